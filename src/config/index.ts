@@ -1,0 +1,2 @@
+export * from './clipseg_config.js';
+export * from './presets.js';
