@@ -12,7 +12,14 @@ await tf.setBackend('wasm');
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'adamw', 'adamw.safetensors');
 const fx = await readSafetensors(FIXTURE);
-const hyper = JSON.parse(fx.metadata.hyper!) as { lr: number; min_lr: number; weight_decay: number; betas: [number, number]; eps: number; steps: number };
+const meta = JSON.parse(fx.metadata.fixture!) as {
+  lrs: number[];
+  decay: string[];
+  cosine: number[];
+  warmup: number[];
+  hyper: { lr: number; min_lr: number; weight_decay: number; betas: [number, number]; eps: number; steps: number };
+};
+const hyper = meta.hyper;
 const names = fx.keys().filter((k) => k.startsWith('init.')).map((k) => k.slice('init.'.length));
 
 function load(file: SafetensorsFile, key: string): tf.Tensor {
@@ -39,10 +46,10 @@ test('AdamW matches torch.optim.AdamW (foreach=False) within 1e-6 over 3 steps, 
   const afterParams = tf.memory().numTensors;
   const opt = new AdamW(params, { beta1: hyper.betas[0], beta2: hyper.betas[1], eps: hyper.eps, weightDecay: hyper.weight_decay });
   const schedule = new CosineSchedule({ lr: hyper.lr, minLr: hyper.min_lr, steps: hyper.steps });
-  const torchLrs = JSON.parse(fx.metadata.lrs!) as number[];
+  const torchLrs = meta.lrs;
   assert.deepEqual(
     names.filter((n) => opt.decays(n)).sort(),
-    (JSON.parse(fx.metadata.decay!) as string[]).sort(),
+    [...meta.decay].sort(),
     'weight decay goes to rank >= 2 tensors only',
   );
   for (let t = 0; t < torchLrs.length; t++) {
@@ -113,11 +120,11 @@ test('AdamW rejects missing or mis-shaped gradients and bad hyper-parameters wit
 });
 
 test('CosineSchedule equals torch CosineAnnealingLR and SequentialLR(LinearLR, CosineAnnealingLR)', () => {
-  const cosine = JSON.parse(fx.metadata.cosine!) as number[];
+  const cosine = meta.cosine;
   const schedule = new CosineSchedule({ lr: 1e-3, minLr: 1e-4, steps: 20 });
   cosine.forEach((lr, t) => assert.ok(Math.abs(schedule.at(t) - lr) < 1e-15, `cosine step ${t}: ${schedule.at(t)} vs ${lr}`));
   assert.ok(Math.abs(schedule.at(20) - 1e-4) < 1e-18, 'reaches eta_min at T_max');
-  const warm = JSON.parse(fx.metadata.warmup!) as number[];
+  const warm = meta.warmup;
   const warmSchedule = new CosineSchedule({ lr: 1e-3, minLr: 1e-4, steps: 20, warmupSteps: 5 });
   warm.forEach((lr, t) => assert.ok(Math.abs(warmSchedule.at(t) - lr) < 1e-15, `warm-up step ${t}: ${warmSchedule.at(t)} vs ${lr}`));
 });

@@ -1,16 +1,16 @@
 """Writes test/fixtures/adamw/: torch.optim.AdamW steps and learning-rate schedules.
 
-Outputs (one safetensors file, float32 tensors, JSON strings in the metadata):
+Outputs (one safetensors file, float32 tensors, a JSON object in the metadata entry "fixture"):
   adamw.safetensors
     init.<name>              parameters before the first step
     grad.<t>.<name>          the fixed gradient fed at step t (0-based)
     param.<t>.<name>         parameters after step t
     m.<name>, v.<name>       first and second moments after the last step
-    metadata "lrs"           the learning rate of each step (CosineAnnealingLR, T_max=STEPS_TOTAL)
-    metadata "decay"         names of the parameters in the weight-decay group (rank >= 2)
-    metadata "hyper"         betas, eps, weight decay, base and minimum learning rate
-    metadata "cosine"        CosineAnnealingLR(T_max=20, eta_min=1e-4) stepped 25 times from 1e-3
-    metadata "warmup"        SequentialLR(LinearLR(1/5 -> 1 over 5 steps), CosineAnnealingLR(T_max=15)) for 20 steps
+    fixture.lrs              the learning rate of each step (CosineAnnealingLR, T_max=STEPS_TOTAL)
+    fixture.decay            names of the parameters in the weight-decay group (rank >= 2)
+    fixture.hyper            betas, eps, weight decay, base and minimum learning rate
+    fixture.cosine           CosineAnnealingLR(T_max=20, eta_min=1e-4) stepped 25 times from 1e-3
+    fixture.warmup           SequentialLR(LinearLR(1/5 -> 1 over 5 steps), CosineAnnealingLR(T_max=15)) for 20 steps
 
 The optimizer runs the single-tensor path (foreach=False), one parameter group with weight decay 0.01
 for tensors of rank >= 2 and one without decay for biases and norm weights.
@@ -40,10 +40,10 @@ STEPS_TOTAL = 10
 LR, MIN_LR, WD, BETAS, EPS = 1e-3, 1e-4, 0.01, (0.9, 0.999), 1e-8
 
 
-def cosine_lrs(base, eta_min, t_max, n):
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=base)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t_max, eta_min=eta_min)
+def scheduled_lrs(base, make_scheduler, n):
+    """The learning rate of each of n steps of a scheduler stepped once per optimizer step."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    sched = make_scheduler(opt)
     out = []
     for _ in range(n):
         out.append(opt.param_groups[0]["lr"])
@@ -52,18 +52,17 @@ def cosine_lrs(base, eta_min, t_max, n):
     return out
 
 
+def cosine_lrs(base, eta_min, t_max, n):
+    return scheduled_lrs(base, lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t_max, eta_min=eta_min), n)
+
+
 def warmup_lrs(base, eta_min, warmup, total):
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=base)
-    linear = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1)
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=eta_min)
-    sched = torch.optim.lr_scheduler.SequentialLR(opt, [linear, cosine], milestones=[warmup])
-    out = []
-    for _ in range(total):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return out
+    def make(opt):
+        linear = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=eta_min)
+        return torch.optim.lr_scheduler.SequentialLR(opt, [linear, cosine], milestones=[warmup])
+
+    return scheduled_lrs(base, make, total)
 
 
 def main():
@@ -99,13 +98,19 @@ def main():
         state = opt.state[p]
         tensors[f"m.{k}"] = state["exp_avg"].clone()
         tensors[f"v.{k}"] = state["exp_avg_sq"].clone()
+    # One metadata entry: safetensors stores metadata in a hash map, so several entries come out in varying order.
     metadata = {
-        "lrs": json.dumps(lrs),
-        "decay": json.dumps(decay),
-        "hyper": json.dumps({"lr": LR, "min_lr": MIN_LR, "weight_decay": WD, "betas": BETAS, "eps": EPS, "steps": STEPS_TOTAL}),
-        "cosine": json.dumps(cosine_lrs(1e-3, 1e-4, 20, 25)),
-        "warmup": json.dumps(warmup_lrs(1e-3, 1e-4, 5, 20)),
-        "torch": torch.__version__,
+        "fixture": json.dumps(
+            {
+                "lrs": lrs,
+                "decay": decay,
+                "hyper": {"lr": LR, "min_lr": MIN_LR, "weight_decay": WD, "betas": BETAS, "eps": EPS, "steps": STEPS_TOTAL},
+                "cosine": cosine_lrs(1e-3, 1e-4, 20, 25),
+                "warmup": warmup_lrs(1e-3, 1e-4, 5, 20),
+                "torch": torch.__version__,
+            },
+            sort_keys=True,
+        )
     }
     os.makedirs(OUT, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(OUT, "adamw.safetensors"), metadata=metadata)
