@@ -1,0 +1,69 @@
+/**
+ * `clipseg tokenize TEXT...`: the token ids the model receives for each text (HF `CLIPTokenizerFast` behaviour).
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../errors.js';
+import type { CLIPTokenizer } from '../processor/tokenizer.js';
+import { loadTokenizerFrom } from '../pipeline/sources.js';
+
+export interface TokenizeOptions {
+  model?: string;
+  json?: boolean;
+  tokens?: boolean;
+  truncation?: boolean;
+  maxLength?: number;
+}
+
+export interface TokenizedText {
+  text: string;
+  ids: number[];
+  tokens: string[];
+}
+
+export function tokenizeTexts(tokenizer: CLIPTokenizer, texts: readonly string[], options: TokenizeOptions = {}): TokenizedText[] {
+  return texts.map((text) => {
+    const ids = tokenizer.encode(text, {
+      truncation: options.truncation ?? false,
+      ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
+    });
+    return { text, ids, tokens: tokenizer.convertIdsToTokens(ids) };
+  });
+}
+
+/** Plain output: one line of ids per text, followed by a line of tokens when asked. */
+export function formatTokenized(results: readonly TokenizedText[], options: TokenizeOptions = {}): string {
+  if (options.json) return `${JSON.stringify(results, null, 2)}\n`;
+  const lines: string[] = [];
+  for (const r of results) {
+    lines.push(r.ids.join(' '));
+    if (options.tokens) lines.push(r.tokens.join(' '));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runTokenize(texts: readonly string[], options: TokenizeOptions = {}): Promise<string> {
+  if (texts.length === 0) throw new InvalidArgumentError('tokenize: expected at least one TEXT argument');
+  const tokenizer = await loadTokenizerFrom(options.model);
+  return formatTokenized(tokenizeTexts(tokenizer, texts, options), options);
+}
+
+function parseLength(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError(`--max-length: expected an integer >= 2, got '${value}'`);
+  return n;
+}
+
+export function registerTokenize(program: Command): void {
+  program
+    .command('tokenize')
+    .description('print the token ids of each TEXT (one line per text)')
+    .argument('<text...>', 'texts to tokenize')
+    .option('--model <src>', 'model folder or hub id whose tokenizer files to use (default: the shipped CLIP vocabulary)')
+    .option('--tokens', 'also print the BPE tokens, on a line after the ids')
+    .option('--truncation', 'cut each text to --max-length tokens, keeping BOS and EOS')
+    .option('--max-length <n>', 'length limit for --truncation (default 77)', parseLength)
+    .option('--json', 'print [{text, ids, tokens}] as JSON')
+    .action(async (texts: string[], options: TokenizeOptions) => {
+      process.stdout.write(await runTokenize(texts, options));
+    });
+}

@@ -1,0 +1,39 @@
+/**
+ * Where model files come from: a local folder, a hub id (resolved into the Hugging Face cache), or, when nothing is
+ * named, the demo model shipped in `assets/demo-model/`.
+ */
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { FileNotFoundError, InvalidArgumentError } from '../errors.js';
+import { loadTokenizer } from '../io/tokenizer_files.js';
+import type { CLIPTokenizer } from '../processor/tokenizer.js';
+import { DEMO_MODEL_DIR } from './assets.js';
+
+/** A hub id looks like `org/name` (optionally `org/name@revision`) and is not an existing path. */
+export function looksLikeHubId(source: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*\/[\w.-]+(@[\w./-]+)?$/.test(source) && !existsSync(source);
+}
+
+/** The local folder holding the model's files; hub ids are downloaded (or found) in the cache first. */
+export async function resolveModelFolder(source?: string): Promise<string> {
+  if (source === undefined) {
+    if (!existsSync(path.join(DEMO_MODEL_DIR, 'config.json'))) throw new FileNotFoundError(DEMO_MODEL_DIR, 'shipped demo model');
+    return DEMO_MODEL_DIR;
+  }
+  if (typeof source !== 'string' || source.length === 0) {
+    throw new InvalidArgumentError(`model: expected a folder or a hub id, got ${JSON.stringify(source)}`);
+  }
+  if (existsSync(source)) {
+    if (!statSync(source).isDirectory()) throw new InvalidArgumentError(`model: expected a model folder, got the file ${source}`);
+    return source;
+  }
+  if (!looksLikeHubId(source)) throw new FileNotFoundError(source, 'model folder');
+  return source;
+}
+
+/** The tokenizer of a model: its own files when the folder has them, else the shipped CLIP vocabulary. */
+export async function loadTokenizerFrom(source?: string): Promise<CLIPTokenizer> {
+  if (source === undefined) return loadTokenizer();
+  const dir = await resolveModelFolder(source);
+  return existsSync(path.join(dir, 'vocab.json')) ? loadTokenizer(dir) : loadTokenizer();
+}
