@@ -5,7 +5,7 @@ import { renderLossPlot } from '../src/train/loss_plot.js';
 import { InvalidArgumentError } from '../src/errors.js';
 
 /** Mean row of the moving-average (blue) pixels in a column band. */
-function blueRow(image: InstanceType<typeof Jimp>, x0: number, x1: number): number {
+function blueRow(image: Awaited<ReturnType<typeof Jimp.read>>, x0: number, x1: number): number {
   let sum = 0;
   let count = 0;
   for (let x = x0; x < x1; x++) {
