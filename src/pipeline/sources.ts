@@ -2,10 +2,12 @@
  * Where model files come from: a local folder, a hub id (resolved into the Hugging Face cache), or, when nothing is
  * named, the demo model shipped in `assets/demo-model/`.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { FileNotFoundError, InvalidArgumentError } from '../errors.js';
+import { FileFormatError, FileNotFoundError, InvalidArgumentError } from '../errors.js';
 import { loadTokenizer } from '../io/tokenizer_files.js';
+import { CLIPSegImageProcessor } from '../processor/image_processor.js';
+import { CLIPSegProcessor } from '../processor/processor.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import { DEMO_MODEL_DIR } from './assets.js';
 
@@ -36,4 +38,30 @@ export async function loadTokenizerFrom(source?: string): Promise<CLIPTokenizer>
   if (source === undefined) return loadTokenizer();
   const dir = await resolveModelFolder(source);
   return existsSync(path.join(dir, 'vocab.json')) ? loadTokenizer(dir) : loadTokenizer();
+}
+
+/** The image processor of a model: its `preprocessor_config.json`, else the CIDAS values. */
+export async function loadImageProcessorFrom(source?: string): Promise<CLIPSegImageProcessor> {
+  const dir = await resolveModelFolder(source);
+  const file = path.join(dir, 'preprocessor_config.json');
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new CLIPSegImageProcessor();
+    throw new FileFormatError(file, `cannot read: ${(err as Error).message}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new FileFormatError(file, `not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  return CLIPSegImageProcessor.fromConfig(json);
+}
+
+/** `CLIPSegProcessor.fromPretrained` for Node: tokenizer and image processor of the same model. */
+export async function loadProcessorFrom(source?: string): Promise<CLIPSegProcessor> {
+  const [tokenizer, imageProcessor] = await Promise.all([loadTokenizerFrom(source), loadImageProcessorFrom(source)]);
+  return new CLIPSegProcessor(tokenizer, imageProcessor);
 }
