@@ -9,9 +9,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
-import { Jimp } from 'jimp';
+import { Jimp, loadFont } from 'jimp';
+import { SANS_12_BLACK, SANS_16_BLACK, SANS_32_BLACK, SANS_64_BLACK } from 'jimp/fonts';
 import { FileFormatError, FileNotFoundError, ImageDecodeError, InvalidArgumentError, ShapeError, formatShape } from '../errors.js';
 import { type Channels, type RawImage, applyExifOrientation, toRGBA, validateRawImage } from '../processor/image.js';
+import type { LegendFont } from '../processor/overlay.js';
 import { writeFileAtomic } from './atomic.js';
 import { type ImageHeader, readImageHeader, stripJpegApp1 } from './image_header.js';
 
@@ -199,4 +201,24 @@ export async function savePng(path: string, image: RawImage): Promise<void> {
     if (code === 'ENOENT') throw new FileNotFoundError(dirname(path), 'output directory');
     throw new FileFormatError(path, `cannot write PNG: ${(err as Error).message}`, { cause: err });
   }
+}
+
+const LEGEND_FONTS: readonly [number, string][] = [
+  [64, SANS_64_BLACK],
+  [32, SANS_32_BLACK],
+  [16, SANS_16_BLACK],
+  [12, SANS_12_BLACK],
+];
+
+/**
+ * Loads the Open Sans bitmap font jimp ships (Apache-2.0) for overlay legends, sized for an image of the given
+ * height: about 1/30 of it, between 12 and 64 px.
+ */
+export async function loadLegendFont(imageHeight: number): Promise<LegendFont> {
+  if (typeof imageHeight !== 'number' || !(imageHeight > 0)) {
+    throw new InvalidArgumentError(`imageHeight: expected a positive number, got ${String(imageHeight)}`);
+  }
+  const wanted = imageHeight / 30;
+  const [, file] = LEGEND_FONTS.find(([size]) => size <= wanted) ?? LEGEND_FONTS[LEGEND_FONTS.length - 1]!;
+  return loadFont(file);
 }
