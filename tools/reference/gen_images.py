@@ -34,12 +34,17 @@ OUT = ROOT / "test" / "fixtures" / "images"
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
+# One metadata key: safetensors writes several keys in an unstable order, which would churn the files.
 VERSIONS = {
-    "pillow": PIL.__version__,
-    "transformers": transformers.__version__,
-    "torch": torch.__version__,
-    "numpy": np.__version__,
-    "scikit-image": skimage.__version__,
+    "versions": json.dumps(
+        {
+            "numpy": np.__version__,
+            "pillow": PIL.__version__,
+            "scikit-image": skimage.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        }
+    )
 }
 
 
@@ -320,7 +325,8 @@ def write_visual_prompt_refs() -> None:
         # An off-centre ellipse so that the crop, the padding and the clamping all matter.
         mask = ((((xx - 0.62 * w) / (0.22 * w)) ** 2 + ((yy - 0.45 * h) / (0.3 * h)) ** 2) <= 1).astype(np.float32)
         out = original_visual_prompt(img, torch.from_numpy(mask), 64, fixed)
-        tensors[f"{name}/image"] = img.numpy()
+        # safetensors writes an array's memory order: the permuted tensor must be made contiguous first.
+        tensors[f"{name}/image"] = img.contiguous().numpy()
         tensors[f"{name}/mask"] = mask
         tensors[f"{name}/prompt"] = out.numpy()
         tensors[f"{name}/blurred"] = gaussian_blur_reflect101(img.permute(1, 2, 0).numpy()).transpose(2, 0, 1).copy()
