@@ -1,4 +1,5 @@
-"""Reference fixtures for the image side of the processor, post-processing and visual prompts.
+"""Reference fixtures for the image side of the processor, post-processing and visual prompts, and the example
+photos in assets/examples.
 
 Writes test/fixtures/images/: small test photographs cut from scikit-image's bundled sample data (public domain /
 CC0, see SOURCES.md there), the `pixel_values` Hugging Face's ViTImageProcessor (slow PIL path) produces for them,
@@ -346,8 +347,20 @@ def write_colormaps() -> None:
     (OUT / "colormaps.json").write_text(json.dumps(tables) + "\n")
 
 
+def write_examples() -> None:
+    """The example photos shipped in assets/examples for the README: one PNG already at the model's 352x352 (its
+    pixel_values are bit-identical with Python's), two JPEGs as users usually have them."""
+    examples = ROOT / "assets" / "examples"
+    examples.mkdir(parents=True, exist_ok=True)
+    astronaut = Image.fromarray(skimage.data.astronaut()).resize((352, 352), Image.Resampling.LANCZOS)
+    astronaut.save(examples / "astronaut.png", optimize=True)
+    Image.fromarray(skimage.data.coffee()).resize((480, 320), Image.Resampling.LANCZOS).save(examples / "coffee.jpg", quality=92)
+    Image.fromarray(skimage.data.chelsea()).save(examples / "chelsea.jpg", quality=92)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    write_examples()
     write_inputs()
     write_processor_refs()
     write_resize_refs()
