@@ -144,7 +144,7 @@ test('malformed checkpoints and pointers raise typed errors naming the file', as
   await writeSafetensors(
     noMoment,
     { w: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } },
-    { format: 'clipseg-tfjs-train-checkpoint', version: '1', step: '3', optimizer_step: '3', config: '{}', state: '{}' },
+    { format: 'clipseg-tfjs-train-checkpoint', version: '1', step: '3', optimizer_step: '3', optimizer_steps: '{"w": 3}', config: '{}', state: '{}' },
   );
   await assert.rejects(readCheckpoint(noMoment), (e) => e instanceof FileFormatError && /optim\.m\.w/.test(e.message));
 

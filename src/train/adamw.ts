@@ -5,7 +5,9 @@
  *   v <- v * beta2 + (1 - beta2) * g * g
  *   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  * The bias corrections are computed in float64 from the integer step, as torch does when the step is not captured.
- * Weight decay applies to tensors of rank >= 2 only (biases and norm weights are exempt, as in nanoGPT).
+ * As in torch, a parameter without a gradient in a step is skipped entirely (no decay, no moment update) and its
+ * own step count does not advance. Weight decay applies to tensors of rank >= 2 only (biases and norm weights are
+ * exempt, as in nanoGPT).
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeError, formatShape } from '../errors.js';
@@ -22,7 +24,10 @@ export interface AdamWOptions {
 
 /** The optimizer state as plain arrays, keyed by parameter key, for checkpoints. */
 export interface AdamWState {
+  /** Number of `applyGradients` calls. */
   step: number;
+  /** Per-parameter step counts (torch's `state[p]['step']`); lower than `step` for parameters skipped at times. */
+  steps: Map<string, number>;
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
 }
@@ -32,6 +37,7 @@ interface Slot {
   m: tf.Variable;
   v: tf.Variable;
   decay: boolean;
+  step: number;
 }
 
 export class AdamW {
@@ -57,11 +63,11 @@ export class AdamW {
     const decays = options.decays ?? ((_key: string, variable: tf.Variable) => variable.rank >= 2);
     for (const [key, param] of params) {
       if (this.slots.has(key)) throw new InvalidArgumentError(`params: duplicate parameter key '${key}'`);
-      this.slots.set(key, { param, m: zerosVariable(param), v: zerosVariable(param), decay: decays(key, param) });
+      this.slots.set(key, { param, m: zerosVariable(param), v: zerosVariable(param), decay: decays(key, param), step: 0 });
     }
   }
 
-  /** Number of optimizer steps taken so far (torch's `state['step']`). */
+  /** Number of optimizer steps taken so far. */
   get step(): number {
     return this.stepCount;
   }
@@ -77,24 +83,25 @@ export class AdamW {
   }
 
   /**
-   * Applies one update with learning rate `lr`. `grads` maps every parameter key to its gradient; a missing key is
-   * an error because silently skipping a parameter would desynchronise its moments from the step count.
+   * Applies one update with learning rate `lr`. `grads` maps parameter keys to gradients; parameters without an
+   * entry are skipped as torch skips parameters whose `.grad` is None. An unknown key is an error.
    */
   applyGradients(grads: Readonly<Record<string, tf.Tensor>>, lr: number): void {
     if (!(Number.isFinite(lr) && lr >= 0)) throw new InvalidArgumentError(`lr: expected a non-negative number, got ${lr}`);
-    for (const [key, slot] of this.slots) {
-      const g = grads[key];
-      if (g === undefined) throw new InvalidArgumentError(`grads: no gradient for parameter '${key}'`);
+    for (const [key, g] of Object.entries(grads)) {
+      const slot = this.slots.get(key);
+      if (slot === undefined) throw new InvalidArgumentError(`grads: '${key}' is not a parameter of this optimizer`);
       if (!tf.util.arraysEqual(g.shape, slot.param.shape)) {
         throw new ShapeError(`grads['${key}']`, formatShape(slot.param.shape), g.shape);
       }
     }
-    const t = this.stepCount + 1;
-    const stepSize = lr / (1 - this.beta1 ** t);
-    const bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
     for (const [key, slot] of this.slots) {
+      const g = grads[key];
+      if (g === undefined) continue;
+      const t = slot.step + 1;
+      const stepSize = lr / (1 - this.beta1 ** t);
+      const bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
       tf.tidy(() => {
-        const g = grads[key]!;
         const p = slot.decay && this.weightDecay > 0 ? slot.param.mul(1 - lr * this.weightDecay) : slot.param;
         const m = slot.m.add(g.sub(slot.m).mul(1 - this.beta1));
         const v = slot.v.mul(this.beta2).add(g.mul(g).mul(1 - this.beta2));
@@ -103,19 +110,22 @@ export class AdamW {
         slot.m.assign(m);
         slot.v.assign(v);
       });
+      slot.step = t;
     }
-    this.stepCount = t;
+    this.stepCount++;
   }
 
   /** A copy of the moments and step count. */
   getState(): AdamWState {
     const m = new Map<string, Float32Array>();
     const v = new Map<string, Float32Array>();
+    const steps = new Map<string, number>();
     for (const [key, slot] of this.slots) {
       m.set(key, slot.m.dataSync() as Float32Array);
       v.set(key, slot.v.dataSync() as Float32Array);
+      steps.set(key, slot.step);
     }
-    return { step: this.stepCount, m, v };
+    return { step: this.stepCount, steps, m, v };
   }
 
   /** Restores moments and step count saved by `getState`; every key must be present with the right size. */
@@ -124,6 +134,10 @@ export class AdamW {
       throw new InvalidArgumentError(`state.step: expected a non-negative integer, got ${state.step}`);
     }
     for (const [key, slot] of this.slots) {
+      const step = state.steps.get(key);
+      if (step === undefined || !Number.isInteger(step) || step < 0 || step > state.step) {
+        throw new InvalidArgumentError(`state.steps: expected a step count in [0, ${state.step}] for parameter '${key}', got ${step}`);
+      }
       for (const [which, source] of [['m', state.m], ['v', state.v]] as const) {
         const values = source.get(key);
         if (values === undefined) throw new InvalidArgumentError(`state.${which}: no moment for parameter '${key}'`);
@@ -137,6 +151,7 @@ export class AdamW {
         slot.m.assign(tf.tensor(state.m.get(key)!, slot.param.shape, 'float32'));
         slot.v.assign(tf.tensor(state.v.get(key)!, slot.param.shape, 'float32'));
       });
+      slot.step = state.steps.get(key)!;
     }
     this.stepCount = state.step;
   }

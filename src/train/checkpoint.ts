@@ -1,9 +1,10 @@
 /**
  * Training checkpoints: one safetensors file per checkpoint holding the trainable parameters (HF keys), the AdamW
- * moments (`optim.m.<key>`, `optim.v.<key>`) and, in the metadata, JSON strings for the step, the model config and
- * the scalar training state (data position, RNG state, run settings). Files are `ckpt-<step:06>.safetensors` in one
- * folder with a `latest` pointer file; every write is atomic, the pointer moves only after the new file is complete,
- * and only then are checkpoints beyond the last `keep` removed, so a crash at any point leaves a usable checkpoint.
+ * moments (`optim.m.<key>`, `optim.v.<key>`) and, in the metadata, JSON strings for the step (overall and per
+ * parameter), the model config and the scalar training state (data position, RNG state, run settings). Files are
+ * `ckpt-<step:06>.safetensors` in one folder with a `latest` pointer file; every write is atomic, the pointer
+ * moves only after the new file is complete, and only then are checkpoints beyond the last `keep` removed, so a
+ * crash at any point leaves a usable checkpoint.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -78,6 +79,7 @@ export async function saveCheckpoint(
     version: CHECKPOINT_VERSION,
     step: String(contents.step),
     optimizer_step: String(moments.step),
+    optimizer_steps: JSON.stringify(Object.fromEntries(moments.steps)),
     config: JSON.stringify(contents.config),
     state: JSON.stringify(contents.state),
   };
@@ -168,9 +170,11 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   }
   const step = parseStep(file, metadata, 'step');
   const optimizerStep = parseStep(file, metadata, 'optimizer_step');
+  const perParameter = parseJsonEntry(file, metadata, 'optimizer_steps');
   const params = new Map<string, StoredTensor>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
+  const steps = new Map<string, number>();
   const keys = st.keys();
   for (const key of keys) {
     if (key.startsWith(M_PREFIX) || key.startsWith(V_PREFIX)) continue;
@@ -185,6 +189,11 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
       }
       target.set(key, st.getFloat32(prefix + key).slice());
     }
+    const count = perParameter[key];
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > optimizerStep) {
+      throw new FileFormatError(file, `optimizer_steps has ${JSON.stringify(count)} for '${key}', expected an integer in [0, ${optimizerStep}]`);
+    }
+    steps.set(key, count);
   }
   for (const key of keys) {
     const base = key.startsWith(M_PREFIX) ? key.slice(M_PREFIX.length) : key.startsWith(V_PREFIX) ? key.slice(V_PREFIX.length) : undefined;
@@ -194,7 +203,7 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
     path: file,
     step,
     params,
-    optimizer: { step: optimizerStep, m, v },
+    optimizer: { step: optimizerStep, steps, m, v },
     config: parseJsonEntry(file, metadata, 'config'),
     state: parseJsonEntry(file, metadata, 'state'),
   };

@@ -3,7 +3,8 @@
 Outputs (one safetensors file, float32 tensors, a JSON object in the metadata entry "fixture"):
   adamw.safetensors
     init.<name>              parameters before the first step
-    grad.<t>.<name>          the fixed gradient fed at step t (0-based)
+    grad.<t>.<name>          the fixed gradient fed at step t (0-based); absent for SKIPPED at step 1,
+                             which torch then leaves untouched (its own step count lags by one)
     param.<t>.<name>         parameters after step t
     m.<name>, v.<name>       first and second moments after the last step
     fixture.lrs              the learning rate of each step (CosineAnnealingLR, T_max=STEPS_TOTAL)
@@ -36,6 +37,7 @@ SHAPES = {
     "clip.text_model.embeddings.token_embedding.weight": (7, 3),
 }
 STEPS = 3
+SKIPPED = "decoder.transposed_convolution.weight"
 STEPS_TOTAL = 10
 LR, MIN_LR, WD, BETAS, EPS = 1e-3, 1e-4, 0.01, (0.9, 0.999), 1e-8
 
@@ -88,6 +90,10 @@ def main():
         for k, p in params.items():
             # Gradients of very different magnitudes so the bias corrections and eps both matter.
             g = torch.randn(p.shape) * (10.0 ** (t - 2))
+            if t == 1 and k == SKIPPED:
+                # No gradient: torch skips the parameter entirely (no decay, no moment update, its step stays).
+                p.grad = None
+                continue
             p.grad = g
             tensors[f"grad.{t}.{k}"] = g.clone()
         opt.step()
