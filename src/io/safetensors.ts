@@ -79,23 +79,23 @@ export class SafetensorsFile {
           ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
           : new Float32Array(copyBytes(bytes).buffer, 0, n);
       case 'F16': {
-        const half = new Uint16Array(copyAligned(bytes, 2).buffer, 0, n);
+        const half = typedView(Uint16Array, bytes, n);
         const out = new Float32Array(n);
         for (let i = 0; i < n; i++) out[i] = halfToFloat(half[i]!);
         return out;
       }
       case 'BF16': {
-        const half = new Uint16Array(copyAligned(bytes, 2).buffer, 0, n);
+        const half = typedView(Uint16Array, bytes, n);
         const bits = new Uint32Array(n);
         for (let i = 0; i < n; i++) bits[i] = half[i]! << 16;
         return new Float32Array(bits.buffer);
       }
       case 'F64':
-        return Float32Array.from(new Float64Array(copyAligned(bytes, 8).buffer, 0, n));
+        return Float32Array.from(typedView(Float64Array, bytes, n));
       case 'I64':
-        return Float32Array.from(new BigInt64Array(copyAligned(bytes, 8).buffer, 0, n), (v) => Number(v));
+        return Float32Array.from(typedView(BigInt64Array, bytes, n), (v) => Number(v));
       case 'I32':
-        return Float32Array.from(new Int32Array(copyAligned(bytes, 4).buffer, 0, n));
+        return Float32Array.from(typedView(Int32Array, bytes, n));
       case 'U8':
       case 'BOOL':
         return Float32Array.from(bytes);
@@ -109,9 +109,9 @@ export class SafetensorsFile {
     const n = elementCount(info.shape);
     switch (info.dtype) {
       case 'I32':
-        return new Int32Array(copyAligned(bytes, 4).buffer, 0, n);
+        return typedView(Int32Array, bytes, n);
       case 'I64': {
-        const wide = new BigInt64Array(copyAligned(bytes, 8).buffer, 0, n);
+        const wide = typedView(BigInt64Array, bytes, n);
         const out = new Int32Array(n);
         for (let i = 0; i < n; i++) {
           const v = wide[i]!;
@@ -141,8 +141,15 @@ function copyBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-function copyAligned(bytes: Uint8Array, alignment: number): Uint8Array {
-  return bytes.byteOffset % alignment === 0 ? bytes : copyBytes(bytes);
+interface TypedArrayClass<T> {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** `bytes` viewed as `n` elements of a typed array, copied first when its offset is not aligned for the type. */
+function typedView<T>(type: TypedArrayClass<T>, bytes: Uint8Array, n: number): T {
+  const aligned = bytes.byteOffset % type.BYTES_PER_ELEMENT === 0 ? bytes : copyBytes(bytes);
+  return new type(aligned.buffer, aligned.byteOffset, n);
 }
 
 /** IEEE 754 binary16 to a JS number. */
