@@ -50,7 +50,7 @@ test('a TorchScript archive yields its parameters and buffers under their module
   const clip = await readTorchCheckpoint(fixture('original', 'clip-tiny.pt'));
   assert.equal(clip.format, 'torchscript');
   assert.deepEqual(clip.info('visual.transformer.resblocks.3.attn.in_proj_weight'), { dtype: 'F32', shape: [48, 16] });
-  assert.deepEqual(clip.info('visual.conv1.weight'), { dtype: 'F32', shape: [16, 3, 16, 16] });
+  assert.deepEqual(clip.info('visual.conv1.weight'), { dtype: 'F32', shape: [16, 3, 8, 8] });
   assert.deepEqual(clip.info('logit_scale'), { dtype: 'F32', shape: [] });
   assert.deepEqual(clip.info('input_resolution'), { dtype: 'I64', shape: [] });
   assert.equal(clip.keys().filter((k) => k.startsWith('transformer.resblocks.')).length, 2 * 12);

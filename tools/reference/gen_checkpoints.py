@@ -11,7 +11,7 @@ Writes test/fixtures/checkpoints/:
   hf/plain-sharded/    the same weights as sharded safetensors with model.safetensors.index.json
   hf/plain-fp16/       the same weights in float16, outputs computed from the float16 values
   hf/refined/          a refined-head (use_complex_transposed_convolution) model, safetensors
-  hf/mismatched/       plain weights with a config.json whose reduce_dim disagrees with them
+  hf/mismatched/       a config.json whose reduce_dim disagrees with hf/plain's weights
   original/            the paper's release format at tiny sizes: clip-tiny.pt (TorchScript, OpenAI CLIP parameter
                        names), rd8-uni.pth / rd8-uni-refined.pth (decoder-only state dicts, original key names),
                        clip_plus_rd8-uni.pth (one file with clip_model.* and model.* keys, as transformers'
@@ -53,12 +53,12 @@ torch.set_num_threads(1)
 TINY = dict(
     text_config=dict(vocab_size=100, hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=2,
                      max_position_embeddings=12, bos_token_id=98, eos_token_id=99),
-    vision_config=dict(hidden_size=16, intermediate_size=24, num_hidden_layers=4, num_attention_heads=2, image_size=32,
-                       patch_size=16),
+    vision_config=dict(hidden_size=16, intermediate_size=24, num_hidden_layers=4, num_attention_heads=2, image_size=16,
+                       patch_size=8),
     projection_dim=12, extract_layers=[1, 2, 3], reduce_dim=8, decoder_num_attention_heads=2,
     decoder_intermediate_size=20,
 )
-INPUT_SIZE = 48  # a 3x3 patch grid against the 2x2 position table: the bicubic interpolation path runs
+INPUT_SIZE = 24  # a 3x3 patch grid against the 2x2 position table: the bicubic interpolation path runs
 MARKER = "/tmp/clipseg-fixture-payload-ran"
 
 
@@ -234,8 +234,8 @@ def generate_hf() -> None:
     half_model.half().save_pretrained(half, safe_serialization=True)
     write_case(half, half_model.float(), inputs)
 
+    # Only the config: tests pair it with hf/plain's weights, whose reduce_dim (8) it contradicts.
     mismatched = fresh(ROOT / "hf" / "mismatched")
-    model.save_pretrained(mismatched, safe_serialization=True)
     CLIPSegConfig(**{**TINY, "reduce_dim": 4}).save_pretrained(mismatched)
 
     refined_config = CLIPSegConfig(**TINY, use_complex_transposed_convolution=True)
@@ -435,7 +435,7 @@ def generate_original() -> None:
     directory = fresh(ROOT / "original")
     generator = torch.Generator().manual_seed(21)
     torch.manual_seed(21)
-    width, text_width, embed, patch, resolution, reduce_dim, heads = 16, 16, 12, 16, 32, 8, 2
+    width, text_width, embed, patch, resolution, reduce_dim, heads = 16, 16, 12, 8, 16, 8, 2
     extract = [1, 2, 3]
     clip = TinyCLIP(embed, resolution, patch, width, 4, 12, 100, text_width, 2, heads).eval()
     randomize(clip, generator)
