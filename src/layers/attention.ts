@@ -1,0 +1,108 @@
+/**
+ * Multi-head self-attention as transformers' `CLIPSegAttention` (eager path): separate q/k/v/out projections
+ * with bias, softmax(q k^T * head_dim^-0.5 + mask) v, heads merged, out_proj.
+ *
+ * On tfjs-wasm a batched matMul over [B*H, T, Dh] runs about 3 times slower than the same work as B*H plain 2-D
+ * products, so the scores are computed per (batch, head) from one transposed K per batch element
+ * (`benchmarks/probes/attention.ts` measures the alternatives).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ForwardContext } from './context.js';
+import { Linear } from './linear.js';
+import type { ParameterScope } from './scope.js';
+
+export interface AttentionInit {
+  /** Std of the q/k/v weights. */
+  inProjStd: number;
+  /** Std of the out_proj weight. */
+  outProjStd: number;
+}
+
+export interface AttentionOutput {
+  /** [B, T, D] */
+  output: tf.Tensor;
+  /** [B, H, T, T], the softmax probabilities; present when the context asks for attentions. */
+  weights?: tf.Tensor;
+}
+
+export class Attention {
+  readonly name: string;
+  readonly embedDim: number;
+  readonly numHeads: number;
+  readonly headDim: number;
+  readonly scale: number;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  readonly qProj: Linear;
+  readonly outProj: Linear;
+
+  constructor(scope: ParameterScope, embedDim: number, numHeads: number, init: AttentionInit) {
+    this.name = scope.name;
+    this.embedDim = embedDim;
+    this.numHeads = numHeads;
+    this.headDim = embedDim / numHeads;
+    this.scale = this.headDim ** -0.5;
+    const inProj = { weightInit: { kind: 'normal', std: init.inProjStd } } as const;
+    // Registration order follows the reference module (k, v, q, out), so saved files list keys the same way.
+    this.kProj = new Linear(scope.child('k_proj'), embedDim, embedDim, inProj);
+    this.vProj = new Linear(scope.child('v_proj'), embedDim, embedDim, inProj);
+    this.qProj = new Linear(scope.child('q_proj'), embedDim, embedDim, inProj);
+    this.outProj = new Linear(scope.child('out_proj'), embedDim, embedDim, {
+      weightInit: { kind: 'normal', std: init.outProjStd },
+    });
+  }
+
+  /**
+   * x: [B, T, D]. `mask`: additive [B, T, T] (0 where allowed, a large negative value where not), or undefined.
+   */
+  forward(x: tf.Tensor, mask: tf.Tensor | undefined, ctx: ForwardContext): AttentionOutput {
+    ctx.record(this.name, 'input', x);
+    const [batch, tokens, dim] = x.shape as [number, number, number];
+    const { numHeads, headDim } = this;
+    const wantWeights = ctx.outputAttentions || ctx.wants(this.name, 'attn_weights');
+    // The scale is a power of two for every published head size (64, 16, 4), so scaling q before the product
+    // gives the same floats as scaling the scores after it, on T*Dh values instead of T*T.
+    const q = tf.mul(this.qProj.forward(x, ctx), this.scale);
+    const k = this.kProj.forward(x, ctx);
+    const v = this.vProj.forward(x, ctx);
+
+    const merged: tf.Tensor[] = [];
+    const probabilities: tf.Tensor[] = [];
+    for (let b = 0; b < batch; b++) {
+      const qb = row(q, b, batch, tokens, dim);
+      const vb = row(v, b, batch, tokens, dim);
+      // [T, D] -> [D, T]: rows h*Dh..(h+1)*Dh are head h's K^T, contiguous.
+      const kT = tf.transpose(row(k, b, batch, tokens, dim));
+      const maskb = mask === undefined ? undefined : row(mask, b, batch, tokens, tokens);
+      const heads: tf.Tensor[] = [];
+      for (let h = 0; h < numHeads; h++) {
+        const qh = numHeads === 1 ? qb : tf.slice(qb, [0, h * headDim], [tokens, headDim]);
+        const kh = numHeads === 1 ? kT : tf.slice(kT, [h * headDim, 0], [headDim, tokens]);
+        const vh = numHeads === 1 ? vb : tf.slice(vb, [0, h * headDim], [tokens, headDim]);
+        let scores = tf.matMul(qh as tf.Tensor2D, kh as tf.Tensor2D);
+        if (maskb !== undefined) scores = tf.add(scores, maskb);
+        const p = tf.softmax(scores);
+        if (wantWeights) probabilities.push(p);
+        heads.push(tf.matMul(p, vh as tf.Tensor2D));
+      }
+      // H x [T, Dh] -> [T, D]: concatenating along the feature axis merges the heads in order.
+      merged.push(numHeads === 1 ? heads[0]! : tf.concat(heads, 1));
+    }
+    // B x [T, D] -> [B, T, D]
+    const context = batch === 1 ? merged[0]!.reshape([1, tokens, dim]) : tf.stack(merged);
+    const output = this.outProj.forward(context, ctx);
+    ctx.record(this.name, 'output', output);
+    if (!wantWeights) return { output };
+    // B*H x [T, T] -> [B, H, T, T]
+    const weights = tf.stack(probabilities).reshape([batch, numHeads, tokens, tokens]);
+    ctx.record(this.name, 'attn_weights', weights);
+    return { output, weights };
+  }
+}
+
+/** Element `b` of a [B, R, C] tensor as [R, C] (a free reshape when B is 1). */
+function row(t: tf.Tensor, b: number, batch: number, rows: number, cols: number): tf.Tensor2D {
+  // [B, R, C] -> [R, C]
+  if (batch === 1) return t.reshape([rows, cols]);
+  return tf.slice(t, [b, 0, 0], [1, rows, cols]).reshape([rows, cols]);
+}

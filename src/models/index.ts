@@ -1,0 +1,15 @@
+export * from './base.js';
+export * from './clip_text.js';
+export * from './clip_vision.js';
+export * from './clipseg_decoder.js';
+export * from './clipseg_model.js';
+export * from './clipseg_segmentation.js';
+export * from './encoder.js';
+export * from './inputs.js';
+export * from './layout.js';
+export * from './losses.js';
+export * from './output_names.js';
+export * from './outputs.js';
+export * from './pretrained.js';
+export * from './state_dict.js';
+export { disposeOutput } from './tidy.js';
