@@ -100,6 +100,18 @@ function overlay<T extends object>(what: string, defaults: T, ...layers: (Json |
   return { known: known as T, extra };
 }
 
+/**
+ * A tower config with its legacy `*_config_dict` companion, as transformers reads it: the dict is completed with
+ * the class defaults and the result replaces every modelled field of `*_config`, so a field set only in
+ * `*_config` falls back to its default. Unmodelled keys of both are kept, the dict's winning.
+ */
+function towerOverlay<T extends object>(what: string, defaults: T, values: Json | undefined, dict: Json | undefined): { known: T; extra: Json } {
+  const base = overlay(what, defaults, values);
+  if (dict === undefined || dict === null) return base;
+  const fromDict = overlay(`${what}_dict`, defaults, dict);
+  return { known: fromDict.known, extra: { ...base.extra, ...fromDict.extra } };
+}
+
 function requirePositiveInt(what: string, value: number): void {
   if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${what}: expected a positive integer, got ${value}`);
 }
@@ -138,7 +150,7 @@ export class CLIPSegTextConfig implements CLIPSegTextConfigJson {
   readonly extra: Json;
 
   constructor(values: Partial<CLIPSegTextConfigJson> & Json = {}, overlayValues?: Json) {
-    const { known, extra } = overlay('text_config', TEXT_DEFAULTS, values, overlayValues);
+    const { known, extra } = towerOverlay('text_config', TEXT_DEFAULTS, values, overlayValues);
     Object.assign(this, known);
     this.extra = extra;
     checkTower('text_config', this);
@@ -171,7 +183,7 @@ export class CLIPSegVisionConfig implements CLIPSegVisionConfigJson {
   readonly extra: Json;
 
   constructor(values: Partial<CLIPSegVisionConfigJson> & Json = {}, overlayValues?: Json) {
-    const { known, extra } = overlay('vision_config', VISION_DEFAULTS, values, overlayValues);
+    const { known, extra } = towerOverlay('vision_config', VISION_DEFAULTS, values, overlayValues);
     Object.assign(this, known);
     this.extra = extra;
     checkTower('vision_config', this);
@@ -248,7 +260,7 @@ export class CLIPSegConfig implements CLIPSegConfigJson {
 
   /**
    * Builds a config from a parsed `config.json`. As in Python, `text_config_dict` / `vision_config_dict`
-   * (written by the 2022 CIDAS uploads) are overlaid on `text_config` / `vision_config`, so the `*_dict` values win.
+   * (written by the 2022 CIDAS uploads), completed with the defaults, replace `text_config` / `vision_config`.
    */
   constructor(values: Json = {}) {
     const json = values ?? {};
