@@ -5,19 +5,26 @@
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError } from '../errors.js';
+import { hubFile, isHubRepoId } from '../io/hub.js';
 import { loadTokenizer } from '../io/tokenizer_files.js';
 import { CLIPSegImageProcessor } from '../processor/image_processor.js';
 import { CLIPSegProcessor } from '../processor/processor.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import { DEMO_MODEL_DIR } from './assets.js';
 
-/** A hub id looks like `org/name` (optionally `org/name@revision`) and is not an existing path. */
-export function looksLikeHubId(source: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*\/[\w.-]+(@[\w./-]+)?$/.test(source) && !existsSync(source);
+/** Files besides the weights that a model folder may carry; fetched for hub ids so the processor can read them. */
+const PROCESSOR_FILES = ['config.json', 'preprocessor_config.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+export interface ResolveOptions {
+  /** Hub revision (branch, tag or commit) when the source is a hub id. */
+  revision?: string;
 }
 
-/** The local folder holding the model's files; hub ids are downloaded (or found) in the cache first. */
-export async function resolveModelFolder(source?: string): Promise<string> {
+/**
+ * The local folder holding a model's config and processor files. A hub id (`org/name`) that is not an existing
+ * path is fetched into (or found in) the Hugging Face cache; its snapshot folder is returned.
+ */
+export async function resolveModelFolder(source?: string, options: ResolveOptions = {}): Promise<string> {
   if (source === undefined) {
     if (!existsSync(path.join(DEMO_MODEL_DIR, 'config.json'))) throw new FileNotFoundError(DEMO_MODEL_DIR, 'shipped demo model');
     return DEMO_MODEL_DIR;
@@ -29,8 +36,12 @@ export async function resolveModelFolder(source?: string): Promise<string> {
     if (!statSync(source).isDirectory()) throw new InvalidArgumentError(`model: expected a model folder, got the file ${source}`);
     return source;
   }
-  if (!looksLikeHubId(source)) throw new FileNotFoundError(source, 'model folder');
-  return source;
+  if (!isHubRepoId(source) || !source.includes('/')) throw new FileNotFoundError(source, 'model folder');
+  const revision = options.revision === undefined ? {} : { revision: options.revision };
+  const fetched = await Promise.all(PROCESSOR_FILES.map((file) => hubFile(source, file, revision)));
+  const config = fetched[0];
+  if (config === undefined) throw new FileNotFoundError(`${source}/config.json`, 'model config on the hub');
+  return path.dirname(config);
 }
 
 /** The tokenizer of a model: its own files when the folder has them, else the shipped CLIP vocabulary. */

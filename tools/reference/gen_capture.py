@@ -15,7 +15,8 @@ Writes test/fixtures/capture/:
 
 Hook naming (what `clipseg inspect --capture` must reproduce): `<module>` is the module's output (the first
 element when the module returns a tuple), `<module>:input` its first positional or `hidden_states` argument, and
-`<module>:attn_weights` an attention module's probabilities. Conv stages of the head are NCHW, as PyTorch sees them.
+`<module>:attn_weights` an attention module's probabilities; a module's second run in one forward (the vision tower
+on a visual prompt) adds `#1` to its keys. Conv stages of the head are NCHW, as PyTorch sees them.
 """
 
 from __future__ import annotations
@@ -91,16 +92,24 @@ def hooked_forward(model, inputs: dict) -> dict[str, torch.Tensor]:
     seen: dict[str, torch.Tensor] = {}
     handles = []
 
+    def keep(key: str, tensor: torch.Tensor) -> None:
+        # A module that runs twice (the vision tower on the image, then on a visual prompt) keeps its first
+        # view under the plain key and numbers the later ones.
+        unique, i = key, 1
+        while unique in seen:
+            unique, i = f"{key}#{i}", i + 1
+        seen[unique] = tensor.detach().clone()
+
     def make_hook(name: str):
         def hook(module, args, kwargs, output):
             given = args[0] if args and isinstance(args[0], torch.Tensor) else kwargs.get("hidden_states")
             if isinstance(given, torch.Tensor) and not name.startswith("clip.vision_model.embeddings"):
-                seen[f"{name}:input"] = given.detach().clone()
+                keep(f"{name}:input", given)
             out = first_tensor(output)
             if out is not None:
-                seen[name] = out.detach().clone()
+                keep(name, out)
             if isinstance(output, tuple) and len(output) > 1 and name.endswith("self_attn") and output[1] is not None:
-                seen[f"{name}:attn_weights"] = output[1].detach().clone()
+                keep(f"{name}:attn_weights", output[1])
 
         return hook
 
