@@ -194,9 +194,50 @@ function validate(options: PipelineOptions): PipelineOptions {
   return options;
 }
 
-interface Prepared {
+export interface PreparedSample {
+  /** Normalised [3, size, size]. */
   pixelValues: Float32Array;
+  /** 0/1 [size, size]. */
   label: Uint8Array;
+}
+
+/**
+ * Crops (a square of `crop.side` at `crop.y, crop.x`, or the whole image when `crop` is undefined, i.e. squashed),
+ * resizes to `size` (image bilinear with align_corners, mask nearest) and normalises with ImageNet statistics,
+ * as CLIPSeg's `load_sample` does.
+ */
+export function prepareSample(image: RawImage, mask: Uint8Array, size: number, crop?: { y: number; x: number; side: number }): PreparedSample {
+  const { width: w, height: h } = image;
+  if (image.channels !== 3 || mask.length !== w * h) {
+    throw new InvalidArgumentError(`prepareSample: expected an RGB image and a ${w}x${h} mask, got ${image.channels} channels and ${mask.length} mask values`);
+  }
+  const y0 = crop?.y ?? 0;
+  const x0 = crop?.x ?? 0;
+  const ch = crop?.side ?? h;
+  const cw = crop?.side ?? w;
+  // [H, W, 3] uint8 crop -> [3, ch, cw] float32, as torch permutes before interpolating.
+  const chw = new Float32Array(3 * ch * cw);
+  for (let y = 0; y < ch; y++) {
+    for (let x = 0; x < cw; x++) {
+      const s = 3 * ((y0 + y) * w + x0 + x);
+      for (let c = 0; c < 3; c++) chw[(c * ch + y) * cw + x] = image.data[s + c];
+    }
+  }
+  const pixelValues = resizeBilinearAlignCorners(chw, 3, ch, cw, size, size);
+  const plane = size * size;
+  for (let c = 0; c < 3; c++) {
+    const mean = f32(IMAGENET_MEAN[c]);
+    const std = f32(IMAGENET_STD[c]);
+    for (let i = c * plane; i < (c + 1) * plane; i++) pixelValues[i] = f32(f32(f32(pixelValues[i] / 255) - mean) / std);
+  }
+  const ys = nearestIndices(ch, size);
+  const xs = nearestIndices(cw, size);
+  const label = new Uint8Array(plane);
+  for (let y = 0; y < size; y++) {
+    const row = (y0 + ys[y]) * w + x0;
+    for (let x = 0; x < size; x++) label[y * size + x] = mask[row + xs[x]] !== 0 ? 1 : 0;
+  }
+  return { pixelValues, label };
 }
 
 export class SamplePipeline {
@@ -230,47 +271,15 @@ export class SamplePipeline {
   }
 
   /** Loads, crops, resizes and normalises one task; the label is the resized mask. */
-  private async prepare(index: number, rng: Rng): Promise<Prepared | null> {
+  private async prepare(index: number, rng: Rng): Promise<PreparedSample | null> {
     const loaded = await this.source.loadSample(index, this.options.rule);
     if (loaded === null) return null;
     const { image, mask } = loaded;
-    const { width: w, height: h } = image;
-    const { size } = this.options;
-    let y0 = 0;
-    let x0 = 0;
-    let ch = h;
-    let cw = w;
-    if (this.options.crop) {
-      const side = Math.min(h, w);
-      const crop = findCrop(mask, h, w, side, rng, this.options.cropTries, this.options.minCoverage);
-      y0 = crop.y;
-      x0 = crop.x;
-      ch = side;
-      cw = side;
-    }
-    // [H, W, 3] uint8 crop -> [3, ch, cw] float32, as torch permutes before interpolating.
-    const chw = new Float32Array(3 * ch * cw);
-    for (let y = 0; y < ch; y++) {
-      for (let x = 0; x < cw; x++) {
-        const s = 3 * ((y0 + y) * w + x0 + x);
-        for (let c = 0; c < 3; c++) chw[(c * ch + y) * cw + x] = image.data[s + c];
-      }
-    }
-    const pixelValues = resizeBilinearAlignCorners(chw, 3, ch, cw, size, size);
-    const plane = size * size;
-    for (let c = 0; c < 3; c++) {
-      const mean = f32(IMAGENET_MEAN[c]);
-      const std = f32(IMAGENET_STD[c]);
-      for (let i = c * plane; i < (c + 1) * plane; i++) pixelValues[i] = f32(f32(f32(pixelValues[i] / 255) - mean) / std);
-    }
-    const ys = nearestIndices(ch, size);
-    const xs = nearestIndices(cw, size);
-    const label = new Uint8Array(plane);
-    for (let y = 0; y < size; y++) {
-      const row = (y0 + ys[y]) * w + x0;
-      for (let x = 0; x < size; x++) label[y * size + x] = mask[row + xs[x]] !== 0 ? 1 : 0;
-    }
-    return { pixelValues, label };
+    const side = Math.min(image.height, image.width);
+    const crop = this.options.crop
+      ? { ...findCrop(mask, image.height, image.width, side, rng, this.options.cropTries, this.options.minCoverage), side }
+      : undefined;
+    return prepareSample(image, mask, this.options.size, crop);
   }
 
   /** Sample `position` of the run. A task whose record or image fails is replaced by the next usable one. */
@@ -279,7 +288,7 @@ export class SamplePipeline {
     const first = this.indexAt(position);
     const rng = Rng.derive(this.seed, 'sample', position);
     let index = first;
-    let prepared: Prepared | null = null;
+    let prepared: PreparedSample | null = null;
     for (let k = 0; k < n && prepared === null; k++) {
       index = (first + k) % n;
       prepared = await this.prepare(index, rng);

@@ -1,0 +1,78 @@
+/** `clipseg eval`: scores a model on a PhraseCut-format split with the paper's or the official protocol. */
+import type { Command } from 'commander';
+import { selectBackend } from '../backend.js';
+import { InvalidArgumentError } from '../errors.js';
+import { type EvaluationResult, type Protocol, evaluate } from '../eval/evaluate.js';
+import { resolvePretrainedFolder } from '../io/pretrained.js';
+import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
+import { loadTokenizerFrom } from '../pipeline/sources.js';
+
+function number(name: string, integer: boolean): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isSafeInteger(n))) {
+      throw new InvalidArgumentError(`${name}: expected ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+const pct = (v: number): string => (100 * v).toFixed(2).padStart(7);
+
+export function formatEvaluation(r: EvaluationResult): string {
+  const lines = [`PhraseCut ${r.split}, ${r.protocol} protocol: ${r.samples} tasks in ${r.seconds.toFixed(1)} s`];
+  if (r.protocol === 'paper') {
+    lines.push(`  threshold ${r.threshold.toFixed(2)}   mIoU ${pct(r.miou)}   IoU_FG ${pct(r.fgiou)}   IoU_BIN ${pct(r.biniou ?? 0)}   AP ${pct(r.ap ?? 0)}`);
+    if (r.best !== undefined) {
+      lines.push(
+        `  best      mIoU ${pct(r.best.miou)} (t ${r.best.miouThreshold.toFixed(2)})   IoU_FG ${pct(r.best.fgiou)} (t ${r.best.fgiouThreshold.toFixed(2)})   IoU_BIN ${pct(r.best.biniou)} (t ${r.best.biniouThreshold.toFixed(2)})`,
+      );
+    }
+  } else {
+    lines.push(`  threshold ${r.threshold}   mean IoU ${pct(r.miou)}   cumulative IoU ${pct(r.fgiou)}`);
+    lines.push(`  accuracy  ${Object.entries(r.accuracy ?? {}).map(([t, v]) => `IoU>${t}: ${pct(v)}`).join('  ')}`);
+  }
+  const skipped = Object.entries(r.skipped);
+  if (skipped.length > 0) lines.push(`  skipped   ${skipped.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a model on a PhraseCut-format split (mIoU, IoU_FG, AP)')
+    .requiredOption('--model <dir|id>', 'model folder or hub id')
+    .requiredOption('--data <dir>', 'PhraseCut folder (VGPhraseCut_v0 or its parent)')
+    .option('--split <name>', "split: train, val, test, miniv or e.g. 'val_miniv'", 'test')
+    .option('--threshold <t>', 'probability threshold', number('--threshold', false), 0.3)
+    .option('--protocol <name>', "'paper' (352 px, +1 smoothing, AP) or 'official' (original size, binary masks)", 'paper')
+    .option('--batch-size <n>', 'images per forward pass', number('--batch-size', true), 32)
+    .option('--limit <n>', 'evaluate only the first n tasks', number('--limit', true))
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (options: { model: string; data: string; split: string; threshold: number; protocol: string; batchSize: number; limit?: number; json?: boolean }) => {
+      if (options.protocol !== 'paper' && options.protocol !== 'official') {
+        throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
+      }
+      await selectBackend(process.env.CLIPSEG_BACKEND);
+      const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
+      const [model, tokenizer] = await Promise.all([CLIPSegForImageSegmentation.fromPretrained(dir), loadTokenizerFrom(dir)]);
+      try {
+        const result = await evaluate(model, options.data, {
+          tokenizer,
+          split: options.split,
+          threshold: options.threshold,
+          protocol: options.protocol as Protocol,
+          batchSize: options.batchSize,
+          ...(options.limit === undefined ? {} : { limit: options.limit }),
+          onProgress: options.json
+            ? undefined
+            : (done, total) => {
+                if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}${done === total ? '\n' : ''}`);
+              },
+        });
+        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvaluation(result));
+      } finally {
+        model.dispose();
+      }
+    });
+}

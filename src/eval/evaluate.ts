@@ -1,0 +1,178 @@
+/**
+ * Evaluation of a CLIPSeg model on a PhraseCut-format split.
+ *
+ * 'paper' (clipseg `score.py`; training recipe §2.1): each whole image is squashed to 352x352 (bilinear,
+ * align_corners), the ground truth is rasterised with CLIPSeg's rule at full resolution and nearest-resized to
+ * 352, the prompt is the raw phrase, and `PaperMetrics` gives mIoU, IoU_FG and IoU_BIN at the chosen threshold,
+ * their best thresholds, and AP.
+ * 'official' (PhraseCutDataset `utils/evaluator.py`): the probabilities are resized back to the original size
+ * (bilinear, half-pixel centres), thresholded, and compared with the official (Pillow-rule) mask: mean IoU,
+ * cumulative IoU and accuracy at IoU > 0.5..0.9. The protocol has no AP.
+ * Tasks whose record or image cannot be used are skipped and counted, as in training.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError, ShapeError } from '../errors.js';
+import { PhraseCutDataset, type SkipReason } from '../train/phrasecut.js';
+import type { RasterRule } from '../train/rasterize.js';
+import { prepareSample } from '../train/sample_pipeline.js';
+import { OfficialMetrics, PaperMetrics, type PaperMetricsResult } from './metrics.js';
+
+/** What evaluation needs from a model: `CLIPSegForImageSegmentation` provides it. */
+export interface SegmentationModel {
+  forward(
+    inputs: { pixelValues: tf.Tensor4D; inputIds: number[][]; attentionMask: number[][] },
+    options?: { computePooled?: boolean },
+  ): { logits: tf.Tensor };
+}
+
+/** What evaluation needs from a tokenizer: `CLIPTokenizer` provides it. */
+export interface PromptTokenizer {
+  encodeBatch(texts: readonly string[], options: { padding: true }): { input_ids: number[][]; attention_mask: number[][] };
+}
+
+export type Protocol = 'paper' | 'official';
+
+export interface EvaluateOptions {
+  tokenizer: PromptTokenizer;
+  /** Used when `dataset` is a folder (default 'test'). */
+  split?: string;
+  /** Default 0.3; the paper protocol needs a value of its 0.02 grid. */
+  threshold?: number;
+  /** Default 32. */
+  batchSize?: number;
+  /** Default 'paper'. */
+  protocol?: Protocol;
+  /** Input side (default 352). */
+  size?: number;
+  /** Evaluate only the first `limit` tasks. */
+  limit?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvaluationResult {
+  protocol: Protocol;
+  split: string;
+  samples: number;
+  threshold: number;
+  /** Paper: mean per-task IoU (+1 smoothing). Official: mean per-task IoU. */
+  miou: number;
+  /** Paper: cumulative foreground IoU (+1 smoothing). Official: cumulative IoU. */
+  fgiou: number;
+  /** Paper: AP by Simpson's rule. Official: null. */
+  ap: number | null;
+  biniou?: number;
+  best?: PaperMetricsResult['best'];
+  /** Official: fraction of tasks with IoU above 0.5 ... 0.9. */
+  accuracy?: Record<string, number>;
+  skipped: Partial<Record<SkipReason, number>>;
+  seconds: number;
+}
+
+function check(options: EvaluateOptions): Required<Omit<EvaluateOptions, 'onProgress' | 'limit'>> & Pick<EvaluateOptions, 'onProgress' | 'limit'> {
+  const { tokenizer, split = 'test', threshold = 0.3, batchSize = 32, protocol = 'paper', size = 352, limit, onProgress } = options;
+  if (tokenizer === undefined || typeof tokenizer.encodeBatch !== 'function') {
+    throw new InvalidArgumentError('options.tokenizer: expected a tokenizer with encodeBatch (e.g. a CLIPTokenizer)');
+  }
+  if (protocol !== 'paper' && protocol !== 'official') throw new InvalidArgumentError(`options.protocol: expected 'paper' or 'official', got ${String(protocol)}`);
+  if (!(threshold > 0 && threshold < 1)) throw new InvalidArgumentError(`options.threshold: expected a number in (0, 1), got ${String(threshold)}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`options.batchSize: expected a positive integer, got ${String(batchSize)}`);
+  if (!Number.isSafeInteger(size) || size < 1) throw new InvalidArgumentError(`options.size: expected a positive integer, got ${String(size)}`);
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new InvalidArgumentError(`options.limit: expected a non-negative integer, got ${String(limit)}`);
+  return { tokenizer, split, threshold, batchSize, protocol, size, limit, onProgress };
+}
+
+interface Pending {
+  pixelValues: Float32Array;
+  phrase: string;
+  /** Paper: the 352 label. Official: the full-resolution official mask. */
+  target: Uint8Array;
+  height: number;
+  width: number;
+}
+
+/** Probabilities [B, S, S] of a batch, as host arrays; no tensor outlives the call. */
+function predict(model: SegmentationModel, tokenizer: PromptTokenizer, batch: readonly Pending[], size: number): Float32Array[] {
+  const tokens = tokenizer.encodeBatch(batch.map((p) => p.phrase), { padding: true });
+  const pixels = new Float32Array(batch.length * 3 * size * size);
+  batch.forEach((p, k) => pixels.set(p.pixelValues, k * 3 * size * size));
+  const probs = tf.tidy(() => {
+    const input = tf.tensor4d(pixels, [batch.length, 3, size, size]);
+    const { logits } = model.forward({ pixelValues: input, inputIds: tokens.input_ids, attentionMask: tokens.attention_mask }, { computePooled: false });
+    const expected = [batch.length, size, size];
+    if (logits.shape.length !== 3 || logits.shape.some((d, i) => d !== expected[i])) {
+      throw new ShapeError('model logits', `[${expected.join(', ')}] (one ${size}x${size} map per prompt)`, logits.shape);
+    }
+    return tf.sigmoid(logits);
+  });
+  try {
+    const flat = probs.dataSync() as Float32Array;
+    return batch.map((_, k) => flat.slice(k * size * size, (k + 1) * size * size));
+  } finally {
+    probs.dispose();
+  }
+}
+
+/** Bilinear resize (torch align_corners=False) of one probability map back to the original size, then p > t. */
+function binaryAtOriginalSize(prob: Float32Array, size: number, height: number, width: number, threshold: number): Uint8Array {
+  const values = tf.tidy(() => {
+    const map = tf.tensor4d(prob, [1, size, size, 1]);
+    // [1, S, S, 1] -> [1, H, W, 1]
+    return tf.image.resizeBilinear(map, [height, width], false, true);
+  });
+  try {
+    const data = values.dataSync();
+    const t = Math.fround(threshold);
+    return Uint8Array.from(data, (p) => (p > t ? 1 : 0));
+  } finally {
+    values.dispose();
+  }
+}
+
+/** Evaluates `model` on a PhraseCut-format folder (opened and closed here) or an opened dataset. */
+export async function evaluate(model: SegmentationModel, dataset: string | PhraseCutDataset, options: EvaluateOptions): Promise<EvaluationResult> {
+  const opts = check(options);
+  const started = Date.now();
+  const ds = typeof dataset === 'string' ? await PhraseCutDataset.open(dataset, { split: opts.split }) : dataset;
+  const paper = new PaperMetrics();
+  const official = new OfficialMetrics();
+  if (opts.protocol === 'paper') paper.thresholdIndex(opts.threshold);
+  const rule: RasterRule = opts.protocol === 'paper' ? 'clipseg' : 'official';
+  try {
+    const total = Math.min(ds.length, opts.limit ?? ds.length);
+    let pending: Pending[] = [];
+    const flush = (): void => {
+      if (pending.length === 0) return;
+      const probs = predict(model, opts.tokenizer, pending, opts.size);
+      pending.forEach((p, k) => {
+        if (opts.protocol === 'paper') paper.add(probs[k] as Float32Array, p.target);
+        else official.add(binaryAtOriginalSize(probs[k] as Float32Array, opts.size, p.height, p.width, opts.threshold), p.target);
+      });
+      pending = [];
+    };
+    for (let i = 0; i < total; i++) {
+      const loaded = await ds.loadSample(i, rule);
+      if (loaded !== null) {
+        const { pixelValues, label } = prepareSample(loaded.image, loaded.mask, opts.size);
+        pending.push({
+          pixelValues,
+          phrase: loaded.task.phrase,
+          target: opts.protocol === 'paper' ? label : loaded.mask,
+          height: loaded.image.height,
+          width: loaded.image.width,
+        });
+      }
+      if (pending.length === opts.batchSize) flush();
+      opts.onProgress?.(i + 1, total);
+    }
+    flush();
+    const base = { protocol: opts.protocol, split: ds.split, skipped: ds.summary().skipped, seconds: (Date.now() - started) / 1000 };
+    if (opts.protocol === 'official') {
+      const r = official.result();
+      return { ...base, samples: r.samples, threshold: opts.threshold, miou: r.meanIou, fgiou: r.cumIou, ap: null, accuracy: r.accuracy };
+    }
+    const r = paper.result(opts.threshold);
+    return { ...base, samples: r.samples, threshold: r.threshold, miou: r.miou, fgiou: r.fgiou, ap: r.ap, biniou: r.biniou, best: r.best };
+  } finally {
+    if (typeof dataset === 'string') await ds.close();
+  }
+}
