@@ -9,12 +9,11 @@
  * seg.dispose();
  * ```
  */
-import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { type BackendName, currentBackend, selectBackend } from './backend.js';
 import { InvalidArgumentError } from './errors.js';
 import { type ImageSource, loadImage } from './io/image_io.js';
-import './io/model_files.js';
+import './io/pretrained.js';
 import { CLIPSegForImageSegmentation, type SegmentationInputs } from './models/index.js';
 import type { RawImage } from './processor/image.js';
 import { DEFAULT_MASK_THRESHOLD, logitsToProbabilities } from './processor/postprocess.js';
@@ -111,14 +110,8 @@ export class ClipSeg {
   static async fromPretrained(source?: string, options: ClipSegOptions = {}): Promise<ClipSeg> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object');
     await selectBackend(options.backend);
-    const revision = options.revision === undefined ? {} : { revision: options.revision };
-    const folder = await resolveModelFolder(source, revision);
-    // Hub ids go to the registered pretrained loader, which fetches (and converts) the weights itself.
-    const weights = source === undefined || existsSync(source) ? folder : source;
-    const [model, processor] = await Promise.all([
-      CLIPSegForImageSegmentation.fromPretrained(weights, revision),
-      loadProcessorFrom(folder),
-    ]);
+    const folder = await resolveModelFolder(source, { revision: options.revision });
+    const [model, processor] = await Promise.all([CLIPSegForImageSegmentation.fromPretrained(folder), loadProcessorFrom(folder)]);
     try {
       return new ClipSeg(model, processor, { cacheSize: options.cacheSize });
     } catch (err) {

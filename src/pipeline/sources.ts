@@ -1,59 +1,52 @@
 /**
- * Where model files come from: a local folder, a hub id (resolved into the Hugging Face cache), or, when nothing is
- * named, the demo model shipped in `assets/demo-model/`.
+ * Processor files of local model folders, and the demo model shipped in `assets/demo-model/` used when no model is
+ * named. (Hub ids are fetched into the cache by `src/io/pretrained.ts`, which then reads the folder through here.)
  */
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError } from '../errors.js';
-import { hubFile, isHubRepoId } from '../io/hub.js';
 import { loadTokenizer } from '../io/tokenizer_files.js';
 import { CLIPSegImageProcessor } from '../processor/image_processor.js';
 import { CLIPSegProcessor } from '../processor/processor.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import { DEMO_MODEL_DIR } from './assets.js';
 
-/** Files besides the weights that a model folder may carry; fetched for hub ids so the processor can read them. */
-const PROCESSOR_FILES = ['config.json', 'preprocessor_config.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
+/** The shipped demo model's folder, checked to be present. */
+export function demoModelFolder(): string {
+  if (!existsSync(path.join(DEMO_MODEL_DIR, 'config.json'))) throw new FileNotFoundError(DEMO_MODEL_DIR, 'shipped demo model');
+  return DEMO_MODEL_DIR;
+}
 
-export interface ResolveOptions {
-  /** Hub revision (branch, tag or commit) when the source is a hub id. */
-  revision?: string;
+/** A local model folder (default: the demo model), checked to be a folder. Hub ids are resolved by `src/io/pretrained.ts`. */
+export function localModelFolder(dir?: string): string {
+  if (dir === undefined) return demoModelFolder();
+  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError(`model: expected a folder, got ${JSON.stringify(dir)}`);
+  if (!existsSync(dir)) throw new FileNotFoundError(dir, 'model folder');
+  if (!statSync(dir).isDirectory()) throw new InvalidArgumentError(`model: expected a model folder, got the file ${dir}`);
+  return dir;
 }
 
 /**
- * The local folder holding a model's config and processor files. A hub id (`org/name`) that is not an existing
- * path is fetched into (or found in) the Hugging Face cache; its snapshot folder is returned.
+ * The local folder of a model: the demo model when `source` is absent, a folder as it is, and a hub id fetched
+ * (config, weights and processor files) into the Hugging Face cache, whose snapshot folder is returned.
  */
-export async function resolveModelFolder(source?: string, options: ResolveOptions = {}): Promise<string> {
-  if (source === undefined) {
-    if (!existsSync(path.join(DEMO_MODEL_DIR, 'config.json'))) throw new FileNotFoundError(DEMO_MODEL_DIR, 'shipped demo model');
-    return DEMO_MODEL_DIR;
-  }
-  if (typeof source !== 'string' || source.length === 0) {
-    throw new InvalidArgumentError(`model: expected a folder or a hub id, got ${JSON.stringify(source)}`);
-  }
-  if (existsSync(source)) {
-    if (!statSync(source).isDirectory()) throw new InvalidArgumentError(`model: expected a model folder, got the file ${source}`);
-    return source;
-  }
-  if (!isHubRepoId(source) || !source.includes('/')) throw new FileNotFoundError(source, 'model folder');
-  const revision = options.revision === undefined ? {} : { revision: options.revision };
-  const fetched = await Promise.all(PROCESSOR_FILES.map((file) => hubFile(source, file, revision)));
-  const config = fetched[0];
-  if (config === undefined) throw new FileNotFoundError(`${source}/config.json`, 'model config on the hub');
-  return path.dirname(config);
+export async function resolveModelFolder(source?: string, options: { revision?: string } = {}): Promise<string> {
+  if (source === undefined || existsSync(source)) return localModelFolder(source);
+  // Imported on use: the hub module itself reads processor files through this one.
+  const { resolvePretrainedFolder } = await import('../io/pretrained.js');
+  return resolvePretrainedFolder(source, { files: 'all', ...(options.revision === undefined ? {} : { revision: options.revision }) });
 }
 
-/** The tokenizer of a model: its own files when the folder has them, else the shipped CLIP vocabulary. */
-export async function loadTokenizerFrom(source?: string): Promise<CLIPTokenizer> {
-  if (source === undefined) return loadTokenizer();
-  const dir = await resolveModelFolder(source);
+/** The tokenizer of a model folder: its own files when it has them, else the shipped CLIP vocabulary. */
+export async function loadTokenizerFrom(folder?: string): Promise<CLIPTokenizer> {
+  if (folder === undefined) return loadTokenizer();
+  const dir = localModelFolder(folder);
   return existsSync(path.join(dir, 'vocab.json')) ? loadTokenizer(dir) : loadTokenizer();
 }
 
-/** The image processor of a model: its `preprocessor_config.json`, else the CIDAS values. */
-export async function loadImageProcessorFrom(source?: string): Promise<CLIPSegImageProcessor> {
-  const dir = await resolveModelFolder(source);
+/** The image processor of a model folder (default: the demo model): its `preprocessor_config.json`, else the CIDAS values. */
+export async function loadImageProcessorFrom(folder?: string): Promise<CLIPSegImageProcessor> {
+  const dir = localModelFolder(folder);
   const file = path.join(dir, 'preprocessor_config.json');
   let text: string;
   try {
@@ -71,8 +64,9 @@ export async function loadImageProcessorFrom(source?: string): Promise<CLIPSegIm
   return CLIPSegImageProcessor.fromConfig(json);
 }
 
-/** `CLIPSegProcessor.fromPretrained` for Node: tokenizer and image processor of the same model. */
-export async function loadProcessorFrom(source?: string): Promise<CLIPSegProcessor> {
-  const [tokenizer, imageProcessor] = await Promise.all([loadTokenizerFrom(source), loadImageProcessorFrom(source)]);
+/** The processor of a local model folder (default: the demo model): tokenizer and image processor. */
+export async function loadProcessorFrom(folder?: string): Promise<CLIPSegProcessor> {
+  const dir = localModelFolder(folder);
+  const [tokenizer, imageProcessor] = await Promise.all([loadTokenizerFrom(dir), loadImageProcessorFrom(dir)]);
   return new CLIPSegProcessor(tokenizer, imageProcessor);
 }
