@@ -100,15 +100,10 @@ export class TorchCheckpoint {
   }
 }
 
-/**
- * One tensor presented as a safetensors file, so dtype conversions are shared with that reader. Its conversions of
- * non-float32 dtypes read the typed view from offset 0 of the bytes' buffer, so those bytes are copied to a buffer
- * of their own; float32 stays a view.
- */
+/** One tensor presented as a safetensors file, so the dtype conversions are the safetensors reader's. */
 export function singleTensor(source: string, key: string, dtype: DType, shape: readonly number[], bytes: Uint8Array): SafetensorsFile {
-  const own = dtype === 'F32' ? bytes : new Uint8Array(bytes);
-  const info = { dtype, shape: [...shape], begin: 0, end: own.byteLength };
-  return new SafetensorsFile(source, {}, new Map([[key, info]]), own);
+  const info = { dtype, shape: [...shape], begin: 0, end: bytes.byteLength };
+  return new SafetensorsFile(source, {}, new Map([[key, info]]), bytes);
 }
 
 /** Reads a checkpoint file into one buffer and parses it. */

@@ -21,6 +21,7 @@ Writes test/fixtures/checkpoints/:
                        storage offsets, non-contiguous views, bf16/f16/f64/i64/i32/u8/bool, a scalar, a nested dict;
                        variety.safetensors holds the expected contiguous values; script.pt is a torch.jit.save archive
   malicious/           pickles that name posix.system / builtins.eval, in a torch zip, a legacy stream and raw
+  processor_files.json SHA-256 and size of vocab.json / merges.txt as CLIPTokenizer.save_vocabulary writes the CLIP vocabulary
 
 The installed transformers wheel does not ship convert_clipseg_original_pytorch_to_hf.py, so `convert_original`
 below restates its rules (renames, in_proj split into q/k/v, transposed projections, dropped `reduce.*` and
@@ -580,8 +581,30 @@ def generate_malicious() -> None:
     (directory / "posix_system_legacy.pt").write_bytes(legacy.getvalue())
 
 
+def generate_processor_digests() -> None:
+    """SHA-256 of vocab.json and merges.txt as transformers' CLIPTokenizer.save_vocabulary writes them for the CLIP
+    vocabulary (rebuilt from assets/clip/bpe_simple_vocab_16e6.txt.gz by gen_tokenizer.build_hf_files)."""
+    import hashlib
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from gen_tokenizer import build_hf_files
+
+    with tempfile.TemporaryDirectory() as work:
+        raw, saved = Path(work) / "raw", Path(work) / "saved"
+        raw.mkdir()
+        saved.mkdir()
+        build_hf_files(str(raw))
+        CLIPTokenizer(str(raw / "vocab.json"), str(raw / "merges.txt")).save_vocabulary(str(saved))
+        digests = {name: {"sha256": hashlib.sha256((saved / name).read_bytes()).hexdigest(), "bytes": (saved / name).stat().st_size}
+                   for name in ("vocab.json", "merges.txt")}
+    (ROOT / "processor_files.json").write_text(json.dumps(digests, indent=2) + "\n")
+
+
 def main() -> None:
     ROOT.mkdir(parents=True, exist_ok=True)
+    generate_processor_digests()
     generate_hf()
     generate_original()
     generate_torch()
