@@ -156,7 +156,9 @@ function paintBackground(rgb: Uint8Array, width: number, height: number, rng: Rn
       else if (kind === 3) t = (Math.floor(x / period) + Math.floor(y / period)) % 2;
       else if (kind === 4) t = u / (width + height);
       const i = 3 * (y * width + x);
-      for (let c = 0; c < 3; c++) rgb[i + c] = clampByte(a[c] + (b[c] - a[c]) * t + noise * rng.normal());
+      // Grey grain: one draw per pixel, shared by the channels.
+      const grain = noise * rng.normal();
+      for (let c = 0; c < 3; c++) rgb[i + c] = clampByte(a[c] + (b[c] - a[c]) * t + grain);
     }
   }
 }
