@@ -2,9 +2,10 @@
  * Image loading and PNG writing.
  *
  * `loadImage` reproduces what transformers' `load_image(path)` hands to the processor: PIL decoding, then
- * `ImageOps.exif_transpose`. Decoding uses jimp (PNG, JPEG, BMP, GIF, TIFF); orientation is applied here by PIL's
- * rule rather than by jimp, and 16-bit PNG samples are reduced to 8 bits the way PIL does (high byte for colour,
- * clipping for 16-bit grey). JPEG decoders differ slightly (libjpeg vs jpeg-js): expect ±1-2 levels there.
+ * `ImageOps.exif_transpose`. JPEGs are decoded by libjpeg's algorithms (see jpeg.ts), which gives Pillow's pixels
+ * exactly; jimp decodes the other formats (PNG, BMP, GIF, TIFF) and CMYK JPEGs (within 1-2 levels of Pillow).
+ * Orientation is applied here by PIL's rule rather than by a decoder, and 16-bit PNG samples are reduced to 8 bits
+ * the way PIL does (high byte for colour, clipping for 16-bit grey).
  */
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
@@ -16,6 +17,7 @@ import { type Channels, type RawImage, applyExifOrientation, toRGBA, validateRaw
 import type { LegendFont } from '../processor/overlay.js';
 import { writeFileAtomic } from './atomic.js';
 import { type ImageHeader, readImageHeader, stripJpegApp1 } from './image_header.js';
+import { decodeJpeg } from './jpeg.js';
 
 export interface LoadImageOptions {
   /** Largest accepted width × height, checked from the file header before decoding. Default 50 million. */
@@ -83,26 +85,43 @@ export async function decodeImage(bytes: Uint8Array, source: string, options?: L
   const maxPixels = maxPixelsOf(options);
   const header = readImageHeader(bytes, source);
   checkPixelLimit(header.width, header.height, maxPixels, source);
-  const payload = header.format === 'jpeg' ? stripJpegApp1(bytes, source) : bytes;
-  const sixteenBit = header.format === 'png' && header.bitDepth === 16;
-  let bitmap: { data: ArrayLike<number>; width: number; height: number };
-  try {
-    const image = await Jimp.fromBuffer(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), {
-      'image/png': sixteenBit ? { skipRescale: true } : {},
-      'image/jpeg': { maxResolutionInMP: Math.ceil(maxPixels / 1e6), maxMemoryUsageInMB: Math.ceil((maxPixels * 8) / 2 ** 20) + 64 },
-    });
-    bitmap = image.bitmap;
-  } catch (err) {
-    throw new ImageDecodeError(source, `cannot decode ${header.format.toUpperCase()} data: ${(err as Error).message}`, { cause: err });
-  }
+  const jpeg = header.format === 'jpeg' ? await decodeJpeg(bytes, source) : null;
+  const bitmap = jpeg ?? (await decodeWithJimp(bytes, source, header, maxPixels));
   if (bitmap.width !== header.width || bitmap.height !== header.height || bitmap.data.length !== bitmap.width * bitmap.height * 4) {
     throw new ImageDecodeError(
       source,
       `decoded ${bitmap.width}x${bitmap.height} pixels but the header says ${header.width}x${header.height}`,
     );
   }
-  const rgba = sixteenBit ? reduce16(bitmap.data, header) : Uint8Array.from(bitmap.data);
+  // The JPEG decoder's array is a fresh one, used as is; jimp's bitmap is copied.
+  const rgba =
+    jpeg !== null
+      ? jpeg.data
+      : header.format === 'png' && header.bitDepth === 16
+        ? reduce16(bitmap.data, header)
+        : Uint8Array.from(bitmap.data);
   return applyExifOrientation(compact(rgba, bitmap.width, bitmap.height, header), header.orientation);
+}
+
+/** RGBA pixels, 16-bit samples for 16-bit PNGs and 8-bit otherwise. */
+interface Bitmap {
+  readonly data: ArrayLike<number>;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Decodes with jimp; JPEGs lose their APP1 segments first so that jimp does not rotate them by its own EXIF rule. */
+async function decodeWithJimp(bytes: Uint8Array, source: string, header: ImageHeader, maxPixels: number): Promise<Bitmap> {
+  const payload = header.format === 'jpeg' ? stripJpegApp1(bytes, source) : bytes;
+  try {
+    const image = await Jimp.fromBuffer(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), {
+      'image/png': header.format === 'png' && header.bitDepth === 16 ? { skipRescale: true } : {},
+      'image/jpeg': { maxResolutionInMP: Math.ceil(maxPixels / 1e6), maxMemoryUsageInMB: Math.ceil((maxPixels * 8) / 2 ** 20) + 64 },
+    });
+    return image.bitmap;
+  } catch (err) {
+    throw new ImageDecodeError(source, `cannot decode ${header.format.toUpperCase()} data: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** PIL's 16-bit PNG modes: colour and grey+alpha keep the high byte; plain 16-bit grey ("I;16") clips at 255. */
