@@ -50,7 +50,7 @@ test('EXIF orientations 1-8 give the PIL transposes of the unrotated pixels (PNG
   }
 });
 
-test('JPEG orientation comes from PIL\'s rule, not from jimp\'s own EXIF rotation', async () => {
+test('JPEG orientation comes from PIL\'s rule, not from a decoder\'s own EXIF rotation', async () => {
   const jpeg1 = toRGB(await loadImage(path.join(DIR, 'exif_1.jpg')));
   for (let k = 2; k <= 8; k++) {
     const img = toRGB(await loadImage(path.join(DIR, `exif_${k}.jpg`)));
@@ -86,6 +86,9 @@ test('truncated, garbage, empty and unsupported data are ImageDecodeErrors namin
     ['truncated.png', png.subarray(0, Math.floor(png.length / 2))],
     ['header_only.png', png.subarray(0, 20)],
     ['truncated.jpg', jpeg.subarray(0, Math.floor(jpeg.length / 2))],
+    // PIL refuses a JPEG that ends before its end-of-image marker even when every scan is complete.
+    ['no_eoi.jpg', jpeg.subarray(0, jpeg.length - 2)],
+    ['corrupt_scan.jpg', corruptScanHeader(jpeg)],
     ['jpeg_no_frame.jpg', jpeg.subarray(0, 20)],
     ['garbage.png', Uint8Array.from({ length: 500 }, (_, i) => (i * 7919) % 251)],
     ['empty.png', new Uint8Array(0)],
@@ -97,6 +100,24 @@ test('truncated, garbage, empty and unsupported data are ImageDecodeErrors namin
   const file = path.join(scratch, 'cut.png');
   await import('node:fs/promises').then((f) => f.writeFile(file, png.subarray(0, 1000)));
   await assert.rejects(loadImage(file), (e: unknown) => e instanceof ImageDecodeError && e.message.includes(file));
+});
+
+/** The JPEG with its first start-of-scan segment naming a component the frame does not have. */
+function corruptScanHeader(jpeg: Uint8Array): Uint8Array {
+  const out = Uint8Array.from(jpeg);
+  const sos = out.findIndex((b, i) => b === 0xff && out[i + 1] === 0xda);
+  out[sos + 5] = 0x77;
+  return out;
+}
+
+test('JPEG: trailing bytes after the end marker are ignored (as PIL does); a failed decode leaves the decoder usable', async () => {
+  const file = path.join(DIR, 'odd_420_progressive.jpg');
+  const jpeg = readFileSync(file);
+  const expected = await loadImage(file);
+  const trailing = Buffer.concat([jpeg, Buffer.from('trailing bytes after EOI')]);
+  assert.deepEqual(await decodeImage(trailing, 'trailing.jpg'), expected);
+  await assert.rejects(decodeImage(corruptScanHeader(jpeg), 'corrupt.jpg'), ImageDecodeError);
+  assert.deepEqual(await decodeImage(jpeg, 'again.jpg'), expected);
 });
 
 /** A PNG signature plus an IHDR claiming the given size, and no pixel data. */

@@ -214,7 +214,15 @@ def write_decode_refs() -> None:
         base.save(OUT / f"exif_{k}.png", exif=exif_bytes(k))
         add(f"exif_{k}.png", True)
         base.save(OUT / f"exif_{k}.jpg", exif=exif_bytes(k), quality=95, subsampling=0)
-        add(f"exif_{k}.jpg", False)
+        add(f"exif_{k}.jpg", True)
+    # 4:2:0 with sizes that are not multiples of the 16-pixel MCU, so the chroma upsampling meets the edges; progressive.
+    base.resize((37, 23), Image.Resampling.BOX).save(OUT / "odd_420_progressive.jpg", quality=80, subsampling=2, progressive=True)
+    add("odd_420_progressive.jpg", True)
+    base.convert("L").save(OUT / "grey.jpg", quality=90)
+    add("grey.jpg", True)
+    # CMYK (Adobe, inverted) has no libjpeg conversion to RGB: decoded by the fallback decoder, within 2 levels.
+    base.convert("CMYK").save(OUT / "cmyk.jpg", quality=95)
+    add("cmyk.jpg", False)
     base.save(OUT / "exif_6.tif", tiffinfo={0x0112: 6})
     add("exif_6.tif", True)
     base.save(OUT / "plain.bmp")
