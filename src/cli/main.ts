@@ -3,18 +3,35 @@
  * The `clipseg` binary. Every subcommand lives in its own module and is registered here; errors become one line on
  * stderr and an exit status from the table in docs/cli.md (stack traces only with --verbose).
  */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { registerTokenize } from './tokenize.js';
+import { BACKEND_ENV, BACKEND_NAMES } from '../backend.js';
+import { packageRoot } from '../pipeline/assets.js';
+import { registerConvert } from './convert.js';
+import { registerEnv } from './env.js';
 import { reportError } from './errors.js';
+import { registerEval } from './eval.js';
+import { registerMakeSynthetic } from './make_synthetic.js';
+import { registerPreprocess } from './preprocess.js';
+import { registerSegment } from './segment.js';
+import { registerTokenize } from './tokenize.js';
 
-const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 export function buildProgram(): Command {
   const program = new Command('clipseg');
   program
     .description('CLIPSeg image segmentation from text and image prompts, on TensorFlow.js')
-    .option('--verbose', 'print stack traces and extra diagnostics on errors')
-    .addOption(new Option('--backend <name>', 'tfjs backend (default: $CLIPSEG_BACKEND or auto)').choices(BACKENDS))
+    .version(packageVersion(), '-V, --version')
+    .option('--verbose', 'print stack traces on errors')
+    .addOption(new Option('--backend <name>', `tfjs backend (default: $${BACKEND_ENV}, else auto)`).choices(BACKEND_NAMES))
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: () => undefined })
@@ -22,9 +39,15 @@ export function buildProgram(): Command {
       // Global options are consumed by the program wherever they appear; the backend module reads the environment,
       // so every subcommand (including those that select the backend themselves) sees the choice.
       const { backend } = thisCommand.opts() as { backend?: string };
-      if (backend !== undefined) process.env.CLIPSEG_BACKEND = backend;
+      if (backend !== undefined) process.env[BACKEND_ENV] = backend;
     });
+  registerSegment(program);
   registerTokenize(program);
+  registerPreprocess(program);
+  registerConvert(program);
+  registerEnv(program);
+  registerEval(program);
+  registerMakeSynthetic(program);
   return program;
 }
 
