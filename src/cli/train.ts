@@ -1,0 +1,328 @@
+/**
+ * `clipseg train`: trains CLIPSeg on a PhraseCut-format folder and writes OUT as a model folder (config.json,
+ * model.safetensors, preprocessor_config.json, tokenizer files when the initial model has them) plus
+ * `checkpoints/`, `log.jsonl` and `loss.png`. `runTrain` is the same thing as a function (the demo-model script
+ * uses it).
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { selectBackend } from '../backend.js';
+import { CLIPSegConfig } from '../config/index.js';
+import { ConfigError, InvalidArgumentError } from '../errors.js';
+import { evaluate, type EvaluationResult } from '../eval/evaluate.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { saveModelFolder } from '../io/model_files.js';
+import { PREPROCESSOR_FILE, readPretrained, resolvePretrainedFolder, TOKENIZER_FILES } from '../io/pretrained.js';
+import { progressEnabled } from '../io/progress.js';
+import { loadTokenizer } from '../io/tokenizer_files.js';
+import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
+import { loadStateDict } from '../models/state_dict.js';
+import { FeatureCache } from '../train/feature_cache.js';
+import { PhraseCutDataset } from '../train/phrasecut.js';
+import { TRAINING_PRESET_NAMES, trainingPreset, type TrainingPreset } from '../train/presets.js';
+import { SamplePipeline } from '../train/sample_pipeline.js';
+import { SegmentationTask } from '../train/segmentation_task.js';
+import { train, type StepRecord, type TrainResult } from '../train/trainer.js';
+
+export interface TrainCommandOptions {
+  data: string;
+  out: string;
+  /** A training preset name (`tiny`, `demo`, `rd64-refined`, ...) or a config.json path. */
+  config?: string;
+  /** Initial weights: a model folder or hub id (CLIP and decoder). */
+  init?: string;
+  steps?: number;
+  batchSize?: number;
+  accumulate?: number;
+  lr?: number;
+  minLr?: number;
+  warmup?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  seed?: number;
+  resume?: boolean;
+  evalEvery?: number;
+  evalSplit?: string;
+  /** Tasks of the evaluation split to use (default all). */
+  evalLimit?: number;
+  fullFinetune?: boolean;
+  featureCache?: string;
+  imageSize?: number;
+  checkpointEvery?: number;
+  keep?: number;
+  /** Build visual supports and mix text and visual conditionals (PC+; default true). */
+  visual?: boolean;
+  negativeProb?: number;
+  templates?: 'mixed' | 'none';
+  /** Draw a progress bar on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** Where notes (resume, warnings) go; default stderr. */
+  note?: (line: string) => void;
+}
+
+export interface TrainSummary {
+  out: string;
+  steps: number;
+  startStep: number;
+  finalLoss: number;
+  seconds: number;
+  lastCheckpoint: string | undefined;
+  preset: string | undefined;
+  imageSize: number;
+  parameters: { total: number; trained: number };
+  skipped: Record<string, number>;
+  eval?: EvaluationResult;
+}
+
+interface Architecture {
+  config: CLIPSegConfig;
+  preset: TrainingPreset | undefined;
+}
+
+async function resolveArchitecture(config: string | undefined, initDir: string | undefined): Promise<Architecture> {
+  if (config === undefined) {
+    if (initDir === undefined) {
+      throw new InvalidArgumentError(`train: expected --config PRESET|FILE (presets: ${TRAINING_PRESET_NAMES.join(', ')}) or --init SRC`);
+    }
+    const text = await fs.readFile(path.join(initDir, 'config.json'), 'utf8');
+    return { config: CLIPSegConfig.fromJSONString(text, path.join(initDir, 'config.json')), preset: undefined };
+  }
+  if (config.endsWith('.json') || config.includes(path.sep)) {
+    let text: string;
+    try {
+      text = await fs.readFile(config, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`--config: cannot read ${config} (${(err as Error).message})`, { cause: err });
+    }
+    return { config: CLIPSegConfig.fromJSONString(text, config), preset: undefined };
+  }
+  const preset = trainingPreset(config);
+  return { config: preset.config(), preset };
+}
+
+function checkOptional(name: string, value: number | undefined, integer: boolean, min: number): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min) {
+    throw new InvalidArgumentError(`${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got ${value}`);
+  }
+}
+
+/** The `preprocessor_config.json` of a model trained at `size` (the CIDAS file with the size changed). */
+export function preprocessorConfig(size: number): Record<string, unknown> {
+  return {
+    do_normalize: true,
+    do_rescale: true,
+    do_resize: true,
+    image_mean: [0.485, 0.456, 0.406],
+    image_processor_type: 'ViTImageProcessor',
+    image_std: [0.229, 0.224, 0.225],
+    processor_class: 'CLIPSegProcessor',
+    resample: 2,
+    rescale_factor: 0.00392156862745098,
+    size: { height: size, width: size },
+  };
+}
+
+export async function runTrain(options: TrainCommandOptions): Promise<TrainSummary> {
+  if (typeof options.data !== 'string' || options.data === '') throw new InvalidArgumentError('--data: expected a PhraseCut folder');
+  if (typeof options.out !== 'string' || options.out === '') throw new InvalidArgumentError('--out: expected an output folder');
+  for (const [name, value, integer, min] of [
+    ['--steps', options.steps, true, 1],
+    ['--batch-size', options.batchSize, true, 1],
+    ['--accumulate', options.accumulate, true, 1],
+    ['--lr', options.lr, false, 0],
+    ['--min-lr', options.minLr, false, 0],
+    ['--warmup', options.warmup, true, 0],
+    ['--weight-decay', options.weightDecay, false, 0],
+    ['--max-grad-norm', options.maxGradNorm, false, 0],
+    ['--seed', options.seed, true, 0],
+    ['--eval-every', options.evalEvery, true, 1],
+    ['--eval-limit', options.evalLimit, true, 1],
+    ['--image-size', options.imageSize, true, 1],
+    ['--checkpoint-every', options.checkpointEvery, true, 1],
+    ['--keep', options.keep, true, 1],
+    ['--negative-prob', options.negativeProb, false, 0],
+  ] as const) {
+    checkOptional(name, value, integer, min);
+  }
+  if (options.negativeProb !== undefined && options.negativeProb > 1) throw new InvalidArgumentError(`--negative-prob: expected a probability in [0, 1], got ${options.negativeProb}`);
+  if (options.templates !== undefined && options.templates !== 'mixed' && options.templates !== 'none') {
+    throw new InvalidArgumentError(`--templates: expected 'mixed' or 'none', got '${String(options.templates)}'`);
+  }
+  const note = options.note ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const started = Date.now();
+  const initDir = options.init === undefined ? undefined : await resolvePretrainedFolder(options.init, { files: 'all' });
+  const { config, preset } = await resolveArchitecture(options.config, initDir);
+  const defaults = preset?.defaults;
+  const imageSize = options.imageSize ?? preset?.imageSize ?? 352;
+  const fullFinetune = options.fullFinetune ?? defaults?.fullFinetune ?? false;
+  const seed = options.seed ?? 0;
+
+  const model = initDir === undefined ? new CLIPSegForImageSegmentation(config, { seed }) : new CLIPSegForImageSegmentation(config, { initialize: false });
+  const dataset = await PhraseCutDataset.open(options.data, { split: 'train' });
+  try {
+    if (initDir !== undefined) {
+      const files = await readPretrained(initDir);
+      loadStateDict(model, files.weights, files.layout);
+    }
+    const tokenizer = initDir !== undefined && (await exists(path.join(initDir, 'vocab.json'))) ? await loadTokenizer(initDir) : await loadTokenizer();
+    const pipeline = new SamplePipeline(dataset, seed, {
+      size: imageSize,
+      withVisual: options.visual ?? true,
+      ...(options.negativeProb === undefined ? {} : { negativeProbability: options.negativeProb }),
+      ...(options.templates === undefined ? {} : { templates: options.templates }),
+    });
+    let featureCache: FeatureCache | undefined;
+    if (options.featureCache !== undefined) {
+      if (fullFinetune) note('note: --feature-cache is ignored with --full-finetune (CLIP activations change as CLIP trains)');
+      else featureCache = await FeatureCache.open(options.featureCache, model);
+    }
+    const task = new SegmentationTask({ model, pipeline, tokenizer, fullFinetune, featureCache, origin: { init: options.init ?? null, imageSize } });
+    const steps = options.steps ?? defaults?.steps ?? 20000;
+    const evalSplit = options.evalSplit ?? 'val';
+    const evaluateAt = async (): Promise<EvaluationResult> =>
+      evaluate(model, options.data, { tokenizer, split: evalSplit, size: imageSize, batchSize: 8, ...(options.evalLimit === undefined ? {} : { limit: options.evalLimit }) });
+
+    const progress = options.progress ?? progressEnabled();
+    const bar = progress ? new cliProgress.SingleBar({
+      format: 'train [{bar}] {value}/{total} | loss {loss} | lr {lr} | {sps} samples/s | ETA {eta_formatted}',
+      stream: process.stderr,
+      hideCursor: true,
+      barsize: 24,
+      etaBuffer: 20,
+    }) : undefined;
+    const result: TrainResult = await (async () => {
+      try {
+        return await train(task, {
+          outDir: options.out,
+          steps,
+          batchSize: options.batchSize ?? defaults?.batchSize ?? 8,
+          accumulate: options.accumulate ?? defaults?.accumulate ?? 8,
+          lr: options.lr ?? defaults?.lr ?? 1e-3,
+          minLr: options.minLr ?? Math.min(defaults?.minLr ?? 1e-4, options.lr ?? Number.POSITIVE_INFINITY),
+          warmupSteps: options.warmup ?? defaults?.warmupSteps ?? 0,
+          weightDecay: options.weightDecay ?? defaults?.weightDecay ?? 0.01,
+          maxGradNorm: options.maxGradNorm ?? 0,
+          seed,
+          checkpointEvery: options.checkpointEvery ?? defaults?.checkpointEvery ?? 1000,
+          keepCheckpoints: options.keep ?? 3,
+          resume: options.resume ?? false,
+          ...(options.evalEvery === undefined ? {} : { evalEvery: options.evalEvery, evaluate: async () => summarize(await evaluateAt()) }),
+          onResume: (step, file) => {
+            note(`resuming from ${file} (step ${step} of ${steps})`);
+            bar?.start(steps, step, { loss: '-', lr: '-', sps: '-' });
+          },
+          onStep: (r: StepRecord) => {
+            if (bar === undefined) return;
+            if (!barStarted(bar)) bar.start(steps, r.step - 1, { loss: '-', lr: '-', sps: '-' });
+            bar.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: r.samples_per_s.toFixed(1) });
+          },
+        });
+      } finally {
+        bar?.stop();
+      }
+    })();
+    await saveModelFolder(model, options.out);
+    await writeFileAtomic(path.join(options.out, PREPROCESSOR_FILE), `${JSON.stringify(preprocessorConfig(imageSize), null, 2)}\n`);
+    if (initDir !== undefined) await copyTokenizerFiles(initDir, options.out);
+    const params = model.namedParameters();
+    return {
+      out: options.out,
+      steps: result.steps,
+      startStep: result.startStep,
+      finalLoss: result.finalLoss,
+      seconds: (Date.now() - started) / 1000,
+      lastCheckpoint: result.lastCheckpoint,
+      preset: preset?.name,
+      imageSize,
+      parameters: {
+        total: params.reduce((s, p) => s + p.variable.size, 0),
+        trained: params.filter((p) => p.trainable).reduce((s, p) => s + p.variable.size, 0),
+      },
+      skipped: dataset.summary().skipped as Record<string, number>,
+    };
+  } finally {
+    await dataset.close();
+    model.dispose();
+  }
+}
+
+function barStarted(bar: cliProgress.SingleBar): boolean {
+  return (bar as unknown as { isActive?: boolean }).isActive === true;
+}
+
+function summarize(r: EvaluationResult): Record<string, unknown> {
+  return { split: r.split, samples: r.samples, threshold: r.threshold, miou: r.miou, fgiou: r.fgiou, ap: r.ap };
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+  for (const name of TOKENIZER_FILES) {
+    const source = path.join(from, name);
+    if (await exists(source)) await writeFileAtomic(path.join(to, name), await fs.readFile(source));
+  }
+}
+
+function number(name: string, integer: boolean): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(`${name}: expected ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train CLIPSeg on a PhraseCut-format folder (decoder only by default, CLIP frozen) and write OUT as a model folder')
+    .requiredOption('--data <dir>', 'PhraseCut folder (VGPhraseCut_v0 layout; `clipseg make-synthetic` writes one)')
+    .requiredOption('--out <dir>', 'run folder: the final model, checkpoints/, log.jsonl and loss.png')
+    .option('--config <preset|file>', `architecture: a preset (${TRAINING_PRESET_NAMES.join(', ')}) or a config.json (default: the --init model's)`)
+    .option('--init <src>', 'initial weights (CLIP and decoder): a model folder or hub id')
+    .option('--steps <n>', 'optimizer steps (default: the preset\'s, else 20000)', number('--steps', true))
+    .option('--batch-size <n>', 'samples per micro-batch', number('--batch-size', true))
+    .option('--accumulate <k>', 'micro-batches per optimizer step (effective batch = batch size x k)', number('--accumulate', true))
+    .option('--lr <lr>', 'peak learning rate (cosine decay to --min-lr)', number('--lr', false))
+    .option('--min-lr <lr>', 'final learning rate of the cosine schedule', number('--min-lr', false))
+    .option('--warmup <n>', 'linear warm-up steps', number('--warmup', true))
+    .option('--weight-decay <wd>', 'AdamW weight decay on weights of rank >= 2', number('--weight-decay', false))
+    .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', number('--max-grad-norm', false))
+    .option('--seed <n>', 'seed of the initialisation and the data order; a run repeats exactly', number('--seed', true))
+    .option('--resume', 'continue from the latest checkpoint in OUT/checkpoints')
+    .option('--eval-every <n>', 'evaluate on --eval-split every n steps (logged to log.jsonl)', number('--eval-every', true))
+    .option('--eval-split <name>', 'split for periodic evaluation', 'val')
+    .option('--eval-limit <n>', 'tasks of the evaluation split to use', number('--eval-limit', true))
+    .option('--full-finetune', 'train every parameter, CLIP included')
+    .option('--feature-cache <dir>', 'cache the frozen CLIP activations on disk (decoder-only training)')
+    .option('--image-size <px>', 'training image side (default: the preset\'s, else 352)', number('--image-size', true))
+    .option('--checkpoint-every <n>', 'steps between checkpoints', number('--checkpoint-every', true))
+    .option('--keep <n>', 'checkpoints to keep', number('--keep', true))
+    .option('--no-visual', 'text prompts only: no visual supports, no text/visual mixing')
+    .option('--negative-prob <p>', 'probability of a negative sample (other phrase, empty mask)', number('--negative-prob', false))
+    .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (options: TrainCommandOptions & { json?: boolean }) => {
+      await selectBackend(process.env.CLIPSEG_BACKEND);
+      const summary = await runTrain(options);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `trained ${summary.steps} steps (from step ${summary.startStep}) in ${summary.seconds.toFixed(1)} s; final loss ${summary.finalLoss.toFixed(4)}\n` +
+          `model folder: ${summary.out} (load it with --model ${summary.out})\n`,
+      );
+    });
+}

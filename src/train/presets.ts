@@ -1,0 +1,116 @@
+/**
+ * Training presets: a model architecture plus the run settings that go with it.
+ *
+ * - `rd64-refined`, `rd64`, `rd16`: the CIDAS architectures (`src/config/presets.ts`) with the paper's recipe
+ *   (352 px, AdamW 1e-3 cosine to 1e-4, 20,000 steps of 64 = 8 x 8 accumulated, frozen CLIP). They read the
+ *   activations after blocks [3, 7, 9] as the training yaml does; the released weights were converted with
+ *   [3, 6, 9], which is what `presetConfig` keeps for inference.
+ * - `tiny`: a few-thousand-parameter-per-layer CLIPSeg (64 px, patch 8) that trains dozens of steps in about a
+ *   minute on two CPU cores with the wasm backend: for tests and smoke runs.
+ * - `demo`: the architecture of the shipped demo model, trained from random initialisation on synthetic shapes.
+ */
+import { CLIPSegConfig, presetConfig } from '../config/index.js';
+import { ConfigError } from '../errors.js';
+
+export interface RunDefaults {
+  steps: number;
+  batchSize: number;
+  accumulate: number;
+  lr: number;
+  minLr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  /** Train every parameter (CLIP included) instead of the decoder only. */
+  fullFinetune: boolean;
+  checkpointEvery: number;
+}
+
+export interface TrainingPreset {
+  name: string;
+  description: string;
+  /** Side of the square training images (the model's `vision_config.image_size` for the small presets). */
+  imageSize: number;
+  config(): CLIPSegConfig;
+  defaults: RunDefaults;
+}
+
+const RECIPE: RunDefaults = {
+  steps: 20000,
+  batchSize: 8,
+  accumulate: 8,
+  lr: 1e-3,
+  minLr: 1e-4,
+  warmupSteps: 0,
+  weightDecay: 0.01,
+  fullFinetune: false,
+  checkpointEvery: 1000,
+};
+
+function cidas(name: string, steps: number): TrainingPreset {
+  return {
+    name,
+    description: `CIDAS/clipseg-${name} architecture, the paper's recipe (frozen CLIP ViT-B/16, 352 px, batch 64 = 8 x 8)`,
+    imageSize: 352,
+    config: () => {
+      const json = presetConfig(name).toJSON();
+      return new CLIPSegConfig({ ...json, extract_layers: [3, 7, 9] });
+    },
+    defaults: { ...RECIPE, steps },
+  };
+}
+
+/** The `tiny` architecture: every width small, vocabulary kept so the real tokenizer works. */
+export function tinyConfig(): CLIPSegConfig {
+  return new CLIPSegConfig({
+    projection_dim: 32,
+    extract_layers: [0, 1, 2],
+    reduce_dim: 16,
+    decoder_num_attention_heads: 2,
+    decoder_intermediate_size: 32,
+    text_config: { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2, max_position_embeddings: 32 },
+    vision_config: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 3, num_attention_heads: 2, image_size: 64, patch_size: 8 },
+  });
+}
+
+/** The architecture of the shipped demo model (sized so fp16 weights stay well under 12 MB). */
+export function demoConfig(): CLIPSegConfig {
+  return new CLIPSegConfig({
+    projection_dim: 64,
+    extract_layers: [1, 2, 3],
+    reduce_dim: 48,
+    decoder_num_attention_heads: 4,
+    decoder_intermediate_size: 96,
+    text_config: { hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 32 },
+    vision_config: { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 4, num_attention_heads: 4, image_size: 96, patch_size: 8 },
+  });
+}
+
+const PRESETS: Record<string, TrainingPreset> = {
+  'rd64-refined': cidas('rd64-refined', 50000),
+  rd64: cidas('rd64', 20000),
+  rd16: cidas('rd16', 20000),
+  tiny: {
+    name: 'tiny',
+    description: 'a tiny CLIPSeg (64 px, patch 8, widths 16-32) trained from scratch; for tests and smoke runs',
+    imageSize: 64,
+    config: tinyConfig,
+    defaults: { ...RECIPE, steps: 40, batchSize: 4, accumulate: 1, lr: 3e-3, warmupSteps: 0, fullFinetune: true, checkpointEvery: 20 },
+  },
+  demo: {
+    name: 'demo',
+    description: 'the shipped demo model: a small CLIPSeg (96 px, patch 8) trained from scratch on synthetic shapes',
+    imageSize: 96,
+    config: demoConfig,
+    defaults: { ...RECIPE, steps: 1500, batchSize: 8, accumulate: 1, lr: 2e-3, warmupSteps: 50, fullFinetune: true, checkpointEvery: 250 },
+  },
+};
+
+export const TRAINING_PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
+
+export function trainingPreset(name: string): TrainingPreset {
+  const preset = PRESETS[name.replace(/^(CIDAS\/)?clipseg-/, '')];
+  if (preset === undefined) {
+    throw new ConfigError(`unknown training preset '${name}': expected one of ${TRAINING_PRESET_NAMES.join(', ')} or a config.json path`);
+  }
+  return preset;
+}

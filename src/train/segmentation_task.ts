@@ -1,0 +1,178 @@
+/**
+ * CLIPSeg training as a `TrainingTask`: micro-batch i is the sample pipeline's batch i (positions i*B .. i*B+B-1,
+ * all randomness keyed by seed and position), the conditional is the text/visual interpolation
+ * cond = w * text + (1 - w) * visual (w = 1 where a sample has no visual support), and the loss is BCE with logits.
+ *
+ * Decoder-only training (the recipe): CLIP is frozen and everything it computes (vision activations, text and
+ * visual embeddings) is computed before the gradient tape, so the tape holds only the decoder. Full fine-tuning
+ * (`fullFinetune`) moves the CLIP passes inside the tape and trains every parameter.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError, TrainingError } from '../errors.js';
+import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
+import { bceWithLogits } from '../models/losses.js';
+import type { CLIPTokenizer } from '../processor/tokenizer.js';
+import type { FeatureCache } from './feature_cache.js';
+import type { SamplePipeline, TrainingBatch } from './sample_pipeline.js';
+import type { MicroBatch, TrainingTask } from './trainer.js';
+import './wasm_kernels.js';
+
+export interface SegmentationTaskOptions {
+  model: CLIPSegForImageSegmentation;
+  pipeline: SamplePipeline;
+  tokenizer: CLIPTokenizer;
+  /** Train CLIP too (default false: decoder only). */
+  fullFinetune?: boolean;
+  /** Frozen-activation cache; used only when CLIP is frozen. */
+  featureCache?: FeatureCache;
+  /**
+   * Where the weights came from and other facts a resumed run must share (e.g. `{init, imageSize}`); stored in
+   * checkpoints and compared on resume, since frozen weights are not checkpointed.
+   */
+  origin?: Record<string, unknown>;
+}
+
+/** Host-side inputs of one micro-batch, turned into tensors by `toTensors`. */
+interface BatchTensors {
+  pixels: tf.Tensor4D;
+  labels: tf.Tensor3D;
+  inputIds: tf.Tensor2D;
+  attentionMask: tf.Tensor2D;
+  /** Support images of the rows that have one, [Ns, 3, S, S]; undefined when no row has one. */
+  support?: tf.Tensor4D;
+  /** [B, Ns] one-hot: row b selects its support, or is all zeros without one. */
+  supportSelect?: tf.Tensor2D;
+  /** [B, 1] text weights. */
+  weights: tf.Tensor2D;
+}
+
+export class SegmentationTask implements TrainingTask {
+  readonly model: CLIPSegForImageSegmentation;
+  readonly pipeline: SamplePipeline;
+  readonly tokenizer: CLIPTokenizer;
+  readonly fullFinetune: boolean;
+  readonly featureCache: FeatureCache | undefined;
+  readonly origin: Record<string, unknown>;
+
+  constructor(options: SegmentationTaskOptions) {
+    this.origin = options.origin ?? {};
+    this.model = options.model;
+    this.pipeline = options.pipeline;
+    this.tokenizer = options.tokenizer;
+    this.fullFinetune = options.fullFinetune ?? false;
+    this.featureCache = this.fullFinetune ? undefined : options.featureCache;
+    const size = this.pipeline.options.size;
+    const logits = this.model.logitsSize(size);
+    if (logits !== size) {
+      throw new ConfigError(`the model's logits are ${logits}x${logits} for ${size}x${size} inputs; training needs labels of the logits' size (choose a patch size whose head restores the input size)`);
+    }
+    this.model.setTrainable(this.fullFinetune ? 'all' : 'decoder');
+  }
+
+  trainableParameters(): Map<string, tf.Variable> {
+    return new Map(this.model.namedParameters().filter((p) => p.trainable).map((p) => [p.name, p.variable]));
+  }
+
+  configJson(): Record<string, unknown> {
+    return this.model.config.toJSON();
+  }
+
+  state(): Record<string, unknown> {
+    // Sample p of the run draws from Rng.derive(seed, 'sample', p) and epoch e's order from Rng.derive(seed, 'epoch', e),
+    // so the seed and the optimizer step (stored by the trainer) fix the data position and every RNG stream.
+    return {
+      origin: this.origin,
+      fullFinetune: this.fullFinetune,
+      data: { samplesPerEpoch: this.pipeline.length, imageSize: this.pipeline.options.size },
+      rng: { seed: this.pipeline.seed, streams: ["derive(seed, 'sample', position)", "derive(seed, 'epoch', epoch)"] },
+    };
+  }
+
+  restore(state: Record<string, unknown>): void {
+    const expected = this.state();
+    const differences = Object.keys(expected).filter((k) => JSON.stringify(state[k]) !== JSON.stringify(expected[k]));
+    if (differences.length > 0) {
+      const detail = differences.map((k) => `${k}: ${JSON.stringify(state[k])} -> ${JSON.stringify(expected[k])}`).join('; ');
+      throw new TrainingError(`cannot resume: the checkpoint was made with other data or model settings (${detail})`);
+    }
+  }
+
+  async microBatch(index: number, size: number): Promise<MicroBatch> {
+    const batch = await this.pipeline.batch(index, size);
+    const t = this.toTensors(batch);
+    if (this.fullFinetune) {
+      return {
+        size,
+        loss: () => {
+          const activations = this.model.visionActivations(t.pixels);
+          const cond = this.conditional(t);
+          return bceWithLogits(this.model.decoder.forward(activations, cond).logits, t.labels);
+        },
+        dispose: () => disposeBatch(t),
+      };
+    }
+    const activations =
+      this.featureCache !== undefined
+        ? await this.featureCache.activations(batch.pixelValues, batch.batchSize, batch.size)
+        : this.model.visionActivations(t.pixels);
+    const cond = this.conditional(t);
+    return {
+      size,
+      loss: () => bceWithLogits(this.model.decoder.forward(activations, cond).logits, t.labels),
+      dispose: () => {
+        tf.dispose([...activations, cond]);
+        disposeBatch(t);
+      },
+    };
+  }
+
+  /** cond = w * text + (1 - w) * visual, [B, projection_dim]. */
+  private conditional(t: BatchTensors): tf.Tensor2D {
+    return tf.tidy(() => {
+      const text = this.model.conditionalEmbeddings({ inputIds: t.inputIds, attentionMask: t.attentionMask });
+      if (t.support === undefined || t.supportSelect === undefined) return text;
+      const visual = this.model.conditionalEmbeddings({ conditionalPixelValues: t.support });
+      // [B, Ns] one-hot selection times [Ns, P]: row b is its support's embedding, or zeros without one (w is 1
+      // there). A matmul rather than a gather keeps the backward pass to plain matmuls.
+      const rows = t.supportSelect.matMul(visual);
+      return text.mul(t.weights).add(rows.mul(tf.sub(1, t.weights))) as tf.Tensor2D;
+    });
+  }
+
+  private toTensors(batch: TrainingBatch): BatchTensors {
+    const b = batch.batchSize;
+    const s = batch.size;
+    const maxLength = this.model.config.text_config.max_position_embeddings;
+    const tokens = this.tokenizer.encodeBatch(batch.prompts, { padding: true, truncation: true, maxLength });
+    const length = tokens.input_ids[0]!.length;
+    const image = 3 * s * s;
+    const valid = batch.supportValid.flatMap((v, i) => (v ? [i] : []));
+    let support: tf.Tensor4D | undefined;
+    let supportSelect: tf.Tensor2D | undefined;
+    if (valid.length > 0) {
+      const data = new Float32Array(valid.length * image);
+      const select = new Float32Array(b * valid.length);
+      valid.forEach((row, j) => {
+        data.set(batch.supportPixelValues.subarray(row * image, (row + 1) * image), j * image);
+        select[row * valid.length + j] = 1;
+      });
+      support = tf.tensor4d(data, [valid.length, 3, s, s]);
+      supportSelect = tf.tensor2d(select, [b, valid.length]);
+    }
+    return {
+      pixels: tf.tensor4d(batch.pixelValues, [b, 3, s, s]),
+      labels: tf.tensor3d(batch.labels, [b, s, s]),
+      inputIds: tf.tensor2d(Int32Array.from(tokens.input_ids.flat()), [b, length], 'int32'),
+      attentionMask: tf.tensor2d(Int32Array.from(tokens.attention_mask.flat()), [b, length], 'int32'),
+      support,
+      supportSelect,
+      weights: tf.tensor2d(batch.textWeights, [b, 1]),
+    };
+  }
+}
+
+function disposeBatch(t: BatchTensors): void {
+  tf.dispose([t.pixels, t.labels, t.inputIds, t.attentionMask, t.weights]);
+  if (t.support !== undefined) t.support.dispose();
+  if (t.supportSelect !== undefined) t.supportSelect.dispose();
+}
