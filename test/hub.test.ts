@@ -6,8 +6,17 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError, NetworkError } from '../src/errors.js';
 import { hubCacheDir, hubEndpoint, hubFile, hubOffline, isHubRepoId, repoCacheFolder } from '../src/io/hub.js';
+import { readPretrained } from '../src/io/pretrained.js';
+import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
+import { disposeOutput } from '../src/models/tidy.js';
+import { CLIPSegProcessor } from '../src/processor/processor.js';
+import { assertClose } from './helpers/assert_close.js';
+import { useBackend } from './helpers/backends.js';
+import { readFixture } from './helpers/fixtures.js';
+import { disposeInputs, segmentationInputs } from './helpers/model_fixtures.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'checkpoints', 'hf', 'plain');
 const REPO = 'test-org/tiny-clipseg';
@@ -24,8 +33,7 @@ class FakeHub {
   readonly requests: string[] = [];
   corruptCdn = false;
   private readonly server: http.Server;
-  private readonly commits = new Map<string, Map<string, ServedFile>>();
-  private readonly refs = new Map<string, string>();
+  private readonly repos = new Map<string, { refs: Map<string, string>; commits: Map<string, Map<string, ServedFile>> }>();
   private readonly cdn = new Map<string, Uint8Array>();
 
   constructor() {
@@ -41,9 +49,11 @@ class FakeHub {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  publish(ref: string, commit: string, files: Record<string, ServedFile>): void {
-    this.refs.set(ref, commit);
-    this.commits.set(commit, new Map(Object.entries(files)));
+  publish(repo: string, ref: string, commit: string, files: Record<string, ServedFile>): void {
+    const entry = this.repos.get(repo) ?? { refs: new Map(), commits: new Map() };
+    this.repos.set(repo, entry);
+    entry.refs.set(ref, commit);
+    entry.commits.set(commit, new Map(Object.entries(files)));
     for (const file of Object.values(files)) if (file.lfs) this.cdn.set(sha256(file.content), file.content);
   }
 
@@ -66,11 +76,12 @@ class FakeHub {
     if (`${org}/${name}` === 'old-org/tiny') {
       return send(307, { location: `/${REPO}/resolve/${revision}/${file}` });
     }
-    if (`${org}/${name}` !== REPO) return send(401, { 'x-error-code': 'RepositoryNotFound' });
+    const repo = this.repos.get(`${org}/${name}`);
+    if (repo === undefined) return send(401, { 'x-error-code': 'RepositoryNotFound' });
     const rev = decodeURIComponent(revision);
-    const commit = this.refs.get(rev) ?? (this.commits.has(rev) ? rev : undefined);
+    const commit = repo.refs.get(rev) ?? (repo.commits.has(rev) ? rev : undefined);
     if (commit === undefined) return send(404, { 'x-error-code': 'RevisionNotFound' });
-    const served = this.commits.get(commit)!.get(decodeURIComponent(file));
+    const served = repo.commits.get(commit)!.get(decodeURIComponent(file));
     if (served === undefined) return send(404, { 'x-error-code': 'EntryNotFound', 'x-repo-commit': commit });
     if (served.lfs) {
       const sha = sha256(served.content);
@@ -98,8 +109,8 @@ after(() => hub.stop());
 const config = new Uint8Array(await fs.readFile(path.join(FIXTURE, 'config.json')));
 const weights = new Uint8Array(await fs.readFile(path.join(FIXTURE, 'model.safetensors')));
 const devConfig = new TextEncoder().encode('{"model_type": "clipseg", "reduce_dim": 16}\n');
-hub.publish('main', MAIN, { 'config.json': { content: config, lfs: false }, 'model.safetensors': { content: weights, lfs: true }, 'sub/dir/notes.txt': { content: new TextEncoder().encode('hi'), lfs: false } });
-hub.publish('dev', DEV, { 'config.json': { content: devConfig, lfs: false } });
+hub.publish(REPO, 'main', MAIN, { 'config.json': { content: config, lfs: false }, 'model.safetensors': { content: weights, lfs: true }, 'sub/dir/notes.txt': { content: new TextEncoder().encode('hi'), lfs: false } });
+hub.publish(REPO, 'dev', DEV, { 'config.json': { content: devConfig, lfs: false } });
 
 async function tempCache(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-hub-'));
@@ -208,4 +219,85 @@ test('cache folder, endpoint and offline flag follow the huggingface_hub environ
   assert.equal(isHubRepoId('CIDAS/clipseg-rd64-refined'), true);
   assert.equal(isHubRepoId('gpt2'), true);
   for (const bad of ['./model', '/abs/path', 'a/b/c', '../x', 'org/..', 'a b/c', '']) assert.equal(isHubRepoId(bad), false, bad);
+});
+
+// ---- fromPretrained: local folders and files in every weights container, and hub ids through the cache ----
+
+const CK = (...parts: string[]): string => path.join(import.meta.dirname, 'fixtures', 'checkpoints', ...parts);
+const BIN_REPO = 'test-org/tiny-clipseg-bin';
+const SHARDED_REPO = 'test-org/tiny-clipseg-sharded';
+const BIN_COMMIT = 'c'.repeat(39) + '3';
+const SHARDED_COMMIT = 'd'.repeat(39) + '4';
+
+async function servedFolder(dir: string, lfs: (name: string) => boolean): Promise<Record<string, ServedFile>> {
+  const files: Record<string, ServedFile> = {};
+  for (const name of await fs.readdir(dir)) files[name] = { content: new Uint8Array(await fs.readFile(path.join(dir, name))), lfs: lfs(name) };
+  return files;
+}
+const isWeights = (name: string): boolean => /\.(safetensors|bin)$/.test(name);
+hub.publish(BIN_REPO, 'main', BIN_COMMIT, await servedFolder(CK('hf', 'plain-bin'), isWeights));
+hub.publish(SHARDED_REPO, 'main', SHARDED_COMMIT, await servedFolder(CK('hf', 'plain-sharded'), isWeights));
+
+/** Loads `source` and checks its outputs against transformers' for the hf/plain fixture inputs. */
+async function assertLoadsLikeTransformers(source: string, options: Record<string, unknown> = {}): Promise<void> {
+  const before = tf.memory().numTensors;
+  const model = await CLIPSegForImageSegmentation.fromPretrained(source, options);
+  const inputs = segmentationInputs(readFixture('checkpoints', 'hf', 'plain', 'inputs.safetensors'));
+  const expected = readFixture('checkpoints', 'hf', 'plain', 'outputs.safetensors');
+  const out = model.forward(inputs);
+  assertClose(out.logits, expected.getFloat32('logits'), `${source} logits`, { shape: expected.info('logits').shape });
+  disposeOutput(out);
+  disposeInputs(inputs);
+  model.dispose();
+  assert.equal(tf.memory().numTensors, before, `${source}: no tensors leak`);
+}
+
+test('fromPretrained reads folders and files holding safetensors, sharded safetensors, pytorch_model.bin (zip and legacy)', async () => {
+  await useBackend('wasm');
+  for (const source of [CK('hf', 'plain'), CK('hf', 'plain-bin'), CK('hf', 'plain-legacy'), CK('hf', 'plain-sharded'), CK('hf', 'plain-bin', 'pytorch_model.bin')]) {
+    await assertLoadsLikeTransformers(source);
+  }
+  const files = await readPretrained(CK('hf', 'plain-bin'));
+  assert.equal(files.layout, 'hf');
+  await assert.rejects(CLIPSegForImageSegmentation.fromPretrained(CK('malicious')), FileNotFoundError);
+});
+
+test('fromPretrained on hub ids: downloads config and weights once, then works offline; .bin and sharded repos too', async () => {
+  await useBackend('wasm');
+  const cacheDir = await tempCache();
+  const options = { cacheDir, endpoint, progress: false, offline: false };
+  for (const repo of [REPO, BIN_REPO, SHARDED_REPO]) await assertLoadsLikeTransformers(repo, options);
+  hub.requests.length = 0;
+  for (const repo of [REPO, BIN_REPO, SHARDED_REPO]) await assertLoadsLikeTransformers(repo, { ...options, offline: true });
+  assert.deepEqual(hub.requests, [], 'offline mode makes no request');
+  const binSnapshot = path.join(repoCacheFolder(BIN_REPO, cacheDir), 'snapshots', BIN_COMMIT);
+  assert.deepEqual((await fs.readdir(binSnapshot)).sort(), ['config.json', 'pytorch_model.bin'], 'only what the model needs is fetched');
+  await assert.rejects(CLIPSegForImageSegmentation.fromPretrained(`${REPO}@dev`, options), (e: unknown) => e instanceof FileNotFoundError && /model weights on the hub/.test(e.message));
+  await assert.rejects(CLIPSegForImageSegmentation.fromPretrained(`${REPO}@dev`, { ...options, revision: 'main' }), InvalidArgumentError);
+  await assert.rejects(CLIPSegForImageSegmentation.fromPretrained(REPO, { ...options, offline: 'yes' }), (e: unknown) => e instanceof InvalidArgumentError && /options\.offline/.test(e.message));
+});
+
+test('fromPretrained follows HF_ENDPOINT, HF_HUB_CACHE and HF_HUB_OFFLINE; the processor comes from the same repo', async () => {
+  await useBackend('wasm');
+  const cacheDir = await tempCache();
+  const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_CACHE: process.env.HF_HUB_CACHE, HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE };
+  try {
+    process.env.HF_ENDPOINT = endpoint;
+    process.env.HF_HUB_CACHE = cacheDir;
+    delete process.env.HF_HUB_OFFLINE;
+    await assertLoadsLikeTransformers(BIN_REPO, { progress: false });
+    const processor = await CLIPSegProcessor.fromPretrained(BIN_REPO);
+    const vocab = JSON.parse(await fs.readFile(CK('hf', 'plain-bin', 'vocab.json'), 'utf8')) as Record<string, number>;
+    assert.deepEqual(processor.tokenizer.encode('a cat'), [vocab['<|startoftext|>'], vocab['a</w>'], vocab['cat</w>'], vocab['<|endoftext|>']]);
+    assert.deepEqual(processor.imageProcessor.options.size, { height: 24, width: 24 }, 'preprocessor_config.json of the repo');
+    process.env.HF_HUB_OFFLINE = '1';
+    hub.requests.length = 0;
+    await assertLoadsLikeTransformers(BIN_REPO);
+    assert.deepEqual(hub.requests, []);
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
 });
