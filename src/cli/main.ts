@@ -3,8 +3,9 @@
  * The `clipseg` binary. Every subcommand lives in its own module and is registered here; errors become one line on
  * stderr and an exit status from the table in docs/cli.md (stack traces only with --verbose).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { BACKEND_ENV, BACKEND_NAMES } from '../backend.js';
 import { packageRoot } from '../pipeline/assets.js';
@@ -62,4 +63,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** True when this module is the program node started (directly, through tsx, or through the npm bin symlink). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
