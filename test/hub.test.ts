@@ -6,10 +6,12 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError, NetworkError } from '../src/errors.js';
 import { hubCacheDir, hubEndpoint, hubFile, hubOffline, isHubRepoId, repoCacheFolder } from '../src/io/hub.js';
 import { readPretrained } from '../src/io/pretrained.js';
+import { createProgress, formatBytes, progressEnabled } from '../src/io/progress.js';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
 import { disposeOutput } from '../src/models/tidy.js';
 import { CLIPSegProcessor } from '../src/processor/processor.js';
@@ -300,4 +302,26 @@ test('fromPretrained follows HF_ENDPOINT, HF_HUB_CACHE and HF_HUB_OFFLINE; the p
       else process.env[key] = value;
     }
   }
+});
+
+test('progress bars draw only on terminals, in human sizes, and clear themselves', async () => {
+  const written: string[] = [];
+  const terminal = Object.assign(new Writable({ write: (chunk: Buffer, _e: string, done: () => void) => (written.push(String(chunk)), done()) }), {
+    isTTY: true,
+    columns: 100,
+    cursorTo: () => true,
+    clearLine: () => true,
+    moveCursor: () => true,
+  });
+  const bar = createProgress('model.safetensors', 2048, { enabled: true, stream: terminal });
+  bar.tick(1024);
+  bar.tick(1024);
+  bar.done();
+  const text = written.join('');
+  assert.match(text, /model\.safetensors \[-+\] 0% \| 0 B \/ 2\.0 kB/);
+  assert.match(text, /model\.safetensors \[=+\] 100% \| 2\.0 kB \/ 2\.0 kB/);
+  assert.ok(text.endsWith('\u001b[2K'), 'the bar line is cleared at the end');
+  assert.equal(progressEnabled({}), process.stderr.isTTY === true);
+  assert.equal(progressEnabled({ HF_HUB_DISABLE_PROGRESS_BARS: '1' }), false);
+  assert.deepEqual([0, 1023, 1024, 1536 * 1024, 603047096, 3 * 2 ** 40].map(formatBytes), ['0 B', '1023 B', '1.0 kB', '1.5 MB', '575.1 MB', '3.0 TB']);
 });
