@@ -105,6 +105,14 @@ test('HF weights in every container convert to the same tfjs weights, with confi
   assert.equal(sharded.metadata.source, ['model.safetensors.index.json', ...shards].join(' + '));
 });
 
+test('converting a converted folder is the identity, byte for byte', async () => {
+  const once = await convert(CK('hf', 'plain'));
+  const twice = await convert(once);
+  for (const name of ['model.safetensors', 'config.json', 'vocab.json', 'preprocessor_config.json']) {
+    assert.ok((await fs.readFile(path.join(once, name))).equals(await fs.readFile(path.join(twice, name))), name);
+  }
+});
+
 test('converted .safetensors and .bin folders run like transformers (logits within 1e-4)', async () => {
   await assertRunsLikeTransformers(await convert(CK('hf', 'plain')), 'hf/plain');
   await assertRunsLikeTransformers(await convert(CK('hf', 'plain-bin')), 'hf/plain');
