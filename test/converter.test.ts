@@ -1,6 +1,7 @@
 /**
  * The weights converter on the fixtures of tools/reference/gen_checkpoints.py: every container and the paper's
- * release convert to exactly the weights transformers holds, the converted folders run like transformers (1e-4),
+ * release convert to exactly the weights transformers holds, `clipseg inspect` on the converted folders gives
+ * transformers' outputs (1e-4),
  * keys are checked strictly, and processor files are copied or generated as transformers writes them.
  */
 import { test, before } from 'node:test';
@@ -13,20 +14,18 @@ import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { CLIPSegConfig, presetConfig } from '../src/config/index.js';
 import { CheckpointKeyError, ConfigError, InvalidArgumentError, UnsafePickleError, UnsupportedError } from '../src/errors.js';
-import { loadModelFolder } from '../src/io/model_files.js';
 import { readSafetensors, writeSafetensors, type WriteTensor } from '../src/io/safetensors.js';
 import { readTorchCheckpoint } from '../src/io/torch_checkpoint.js';
 import { loadTokenizer } from '../src/io/tokenizer_files.js';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
 import { hfShapeOf, tfjsToHf } from '../src/models/layout.js';
-import { disposeOutput } from '../src/models/tidy.js';
 import { CLIPSEG_IMAGE_DEFAULTS, CLIPSegImageProcessor } from '../src/processor/image_processor.js';
 import { registerConvert } from '../src/cli/convert.js';
+import { runInspect } from '../src/cli/inspect.js';
 import { convertCheckpoint, type ConvertOptions, inferConfig } from '../weights-converter/index.js';
 import { assertClose } from './helpers/assert_close.js';
 import { useBackend } from './helpers/backends.js';
 import { fixturePath, readFixture } from './helpers/fixtures.js';
-import { disposeInputs, segmentationInputs } from './helpers/model_fixtures.js';
 
 const CK = (...parts: string[]): string => fixturePath('checkpoints', ...parts);
 const overrides = JSON.parse(await fs.readFile(CK('original', 'overrides.json'), 'utf8')) as Record<string, unknown>;
@@ -64,20 +63,18 @@ async function assertSameWeights(outDir: string, expectedFile: string, dtype: 'F
   }
 }
 
-/** The converted folder's model reproduces transformers' outputs for the fixture inputs. */
+/** `clipseg inspect` on the converted folder reproduces transformers' outputs for the fixture inputs. */
 async function assertRunsLikeTransformers(outDir: string, caseDir: string): Promise<void> {
   const before = tf.memory().numTensors;
-  const model = await loadModelFolder(outDir);
-  const inputs = segmentationInputs(readFixture('checkpoints', ...caseDir.split('/'), 'inputs.safetensors'));
-  const expected = readFixture('checkpoints', ...caseDir.split('/'), 'outputs.safetensors');
-  const out = model.forward(inputs);
-  assertClose(out.logits, expected.getFloat32('logits'), `${caseDir} logits`, { shape: expected.info('logits').shape });
-  assertClose(out.conditionalEmbeddings, expected.getFloat32('conditional_embeddings'), `${caseDir} conditional_embeddings`);
-  assertClose(out.pooledOutput!, expected.getFloat32('pooled_output'), `${caseDir} pooled_output`);
-  disposeOutput(out);
-  disposeInputs(inputs);
-  model.dispose();
+  const written = path.join(await tempDir(), 'outputs.safetensors');
+  await runInspect({ model: outDir, inputs: CK(...caseDir.split('/'), 'inputs.safetensors'), out: written, backend: 'wasm' });
   assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  const got = await readSafetensors(written);
+  const expected = readFixture('checkpoints', ...caseDir.split('/'), 'outputs.safetensors');
+  for (const key of ['logits', 'conditional_embeddings', 'pooled_output']) {
+    assert.deepEqual(got.info(key).shape, expected.info(key).shape, `${caseDir} ${key} shape`);
+    assertClose(got.getFloat32(key), expected.getFloat32(key), `${caseDir} ${key}`);
+  }
 }
 
 test('HF weights in every container convert to the same tfjs weights, with config and metadata', async () => {
@@ -113,7 +110,7 @@ test('converting a converted folder is the identity, byte for byte', async () =>
   }
 });
 
-test('converted .safetensors and .bin folders run like transformers (logits within 1e-4)', async () => {
+test('clipseg inspect on folders converted from .safetensors and .bin gives transformers\' outputs within 1e-4', async () => {
   await assertRunsLikeTransformers(await convert(CK('hf', 'plain')), 'hf/plain');
   await assertRunsLikeTransformers(await convert(CK('hf', 'plain-bin')), 'hf/plain');
   await assertRunsLikeTransformers(await convert(CK('hf', 'plain-legacy')), 'hf/plain');
