@@ -1,16 +1,20 @@
 /**
  * Shared fuzzing harness: every target maps arbitrary bytes (or values) to either a result or one of the
- * library's own typed errors. Anything else (an uncaught error of another type, a hang) is a failure.
- * The same targets run bounded in `npm test` and long via `npm run fuzz`.
+ * library's own typed errors. Anything else (an uncaught error of another type, a hang, an allocation over the
+ * guard's limit) is a failure. The same targets run bounded in `npm test` and long via `npm run fuzz`; both run
+ * each target in a child process (see `isolate.ts`) so that a synchronous hang or a crash is caught too.
  */
 import fc from 'fast-check';
 import { ClipSegError } from '../../src/errors.js';
+import { takeAllocationViolations } from './alloc_guard.js';
 
 export interface FuzzTarget<T> {
   name: string;
   arbitrary: fc.Arbitrary<T>;
   /** Runs the code under test; may resolve or throw a ClipSegError. */
   run(input: T): unknown | Promise<unknown>;
+  /** Checks the outcome mix of a whole run (e.g. that mutations reached both outcomes); throws when it is wrong. */
+  verify?(stats: FuzzStats): void;
 }
 
 export interface FuzzStats {
@@ -19,13 +23,20 @@ export interface FuzzStats {
   typedErrors: Record<string, number>;
 }
 
-/** Per-input time limit; a slower input counts as a hang. */
+export interface FuzzOptions {
+  seed?: number;
+  /** Called before each input runs, with its 0-based index. */
+  onCase?(index: number): void;
+}
+
+/** Per-input time limit for asynchronous work; a slower input counts as a hang. */
 export const CASE_TIMEOUT_MS = 5000;
 
-export async function fuzz<T>(target: FuzzTarget<T>, numRuns: number, seed?: number): Promise<FuzzStats> {
+export async function fuzz<T>(target: FuzzTarget<T>, numRuns: number, options: FuzzOptions = {}): Promise<FuzzStats> {
   const stats: FuzzStats = { runs: 0, ok: 0, typedErrors: {} };
   await fc.assert(
     fc.asyncProperty(target.arbitrary, async (input) => {
+      options.onCase?.(stats.runs);
       stats.runs++;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -39,10 +50,14 @@ export async function fuzz<T>(target: FuzzTarget<T>, numRuns: number, seed?: num
         stats.typedErrors[err.code] = (stats.typedErrors[err.code] ?? 0) + 1;
       } finally {
         clearTimeout(timer);
+        // An over-limit allocation fails the input even when the library wrapped the RangeError in its own error.
+        const violations = takeAllocationViolations();
+        if (violations.length > 0) throw new Error(`unchecked allocation: ${violations.join('; ')}`);
       }
     }),
-    { numRuns, seed, endOnFailure: true },
+    { numRuns, seed: options.seed, endOnFailure: true },
   );
+  target.verify?.(stats);
   return stats;
 }
 
@@ -77,4 +92,19 @@ export function mutatedBytes(seeds: readonly Uint8Array[]): fc.Arbitrary<Uint8Ar
       }
       return bytes;
     });
+}
+
+/** Requires that inputs reached both outcomes: some decoded, some were rejected with a typed error. */
+export function expectBothOutcomes(name: string): (stats: FuzzStats) => void {
+  return (stats) => {
+    if (stats.ok === 0) throw new Error(`${name}: no input was accepted, so mutations never got past the first check`);
+    if (Object.keys(stats.typedErrors).length === 0) throw new Error(`${name}: no input was rejected`);
+  };
+}
+
+/** Requires that some inputs were rejected with a typed error (for targets whose inputs are mostly hostile). */
+export function expectRejections(name: string): (stats: FuzzStats) => void {
+  return (stats) => {
+    if (Object.keys(stats.typedErrors).length === 0) throw new Error(`${name}: no input was rejected`);
+  };
 }

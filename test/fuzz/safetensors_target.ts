@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { parseSafetensors, safetensorsBytes, type DType } from '../../src/io/safetensors.js';
 import type { FuzzTarget } from './harness.js';
-import { mutatedBytes } from './harness.js';
+import { expectBothOutcomes, mutatedBytes } from './harness.js';
 
 function seedFiles(): Uint8Array[] {
   return [
@@ -33,6 +33,7 @@ export const safetensorsBytesTarget: FuzzTarget<Uint8Array> = {
   name: 'safetensors (mutated files)',
   arbitrary: mutatedBytes(seedFiles()),
   run: readAll,
+  verify: expectBothOutcomes('safetensors (mutated files)'),
 };
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'U8', 'BOOL'];
@@ -63,4 +64,5 @@ export const safetensorsHeaderTarget: FuzzTarget<Uint8Array> = {
   name: 'safetensors (structured headers)',
   arbitrary: headerArbitrary,
   run: readAll,
+  verify: expectBothOutcomes('safetensors (structured headers)'),
 };

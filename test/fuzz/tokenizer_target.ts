@@ -26,6 +26,9 @@ export const tokenizerTarget: FuzzTarget<{ texts: string[]; padding: boolean | '
       tokenizer.decode(row, { skipSpecialTokens: true });
     }
   },
+  verify(stats) {
+    if (stats.ok !== stats.runs) throw new Error(`every string must tokenize; rejected: ${JSON.stringify(stats.typedErrors)}`);
+  },
 };
 
 /** Non-string prompts must be refused with the library's own error, never a TypeError. */
@@ -35,5 +38,9 @@ export const tokenizerArgumentTarget: FuzzTarget<unknown> = {
   run(value) {
     tokenizer.encodeBatch([value as string]);
     if (typeof value !== 'string') throw new Error(`accepted a ${typeof value} prompt`);
+  },
+  verify(stats) {
+    const refused = stats.typedErrors.INVALID_ARGUMENT ?? 0;
+    if (refused === 0 || stats.ok + refused !== stats.runs) throw new Error(`expected results or INVALID_ARGUMENT only, got ${JSON.stringify(stats)}`);
   },
 };

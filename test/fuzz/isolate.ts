@@ -1,0 +1,54 @@
+/**
+ * Runs one fuzz target in a child process and watches it: no progress for `HANG_MS` (an input stuck in
+ * synchronous code, which no in-process timer can interrupt) or an exit without a result (a crash, an abort, an
+ * out-of-memory kill) fails the run with the seed and input index needed to replay it.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ChildMessage } from './child.js';
+import type { FuzzStats } from './harness.js';
+
+export const HANG_MS = 20_000;
+
+export interface IsolatedResult {
+  id: string;
+  seed: number;
+  stats: FuzzStats;
+  maxRssBytes: number;
+  ms: number;
+}
+
+const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
+
+export function runIsolated(id: string, runs: number, seed: number): Promise<IsolatedResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(CHILD, [id, String(runs), String(seed)], {
+      execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    let lastCase = -1;
+    let result: ChildMessage | undefined;
+    const replay = `target ${id}, FUZZ_SEED=${seed}`;
+    let watchdog = setTimeout(onHang, HANG_MS);
+    function onHang(): void {
+      child.kill('SIGKILL');
+      reject(new Error(`${replay}: input ${lastCase} made no progress for ${HANG_MS} ms (hang)`));
+    }
+    child.on('message', (message: ChildMessage) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(onHang, HANG_MS);
+      if (message.type === 'case') lastCase = message.index;
+      else result = message;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      if (result?.type === 'done') resolve({ id, seed, stats: result.stats, maxRssBytes: result.maxRssBytes, ms: result.ms });
+      else if (result?.type === 'failed') reject(new Error(`${replay}: ${result.message}`));
+      else reject(new Error(`${replay}: the child exited (code ${code}, signal ${signal}) during input ${lastCase}\n${stderr}`));
+    });
+  });
+}
