@@ -15,6 +15,7 @@ import { InvalidArgumentError } from './errors.js';
 import { type ImageSource, loadImage } from './io/image_io.js';
 import './io/pretrained.js';
 import { CLIPSegForImageSegmentation, type SegmentationInputs } from './models/index.js';
+import { disposeOutput } from './models/tidy.js';
 import type { RawImage } from './processor/image.js';
 import { DEFAULT_MASK_THRESHOLD, logitsToProbabilities } from './processor/postprocess.js';
 import type { CLIPSegProcessor } from './processor/processor.js';
@@ -183,10 +184,11 @@ export class ClipSeg {
     const pixelValues = this.processor.imageProcessor.preprocessTensor([raw]);
     try {
       const out = this.model.forward({ pixelValues, ...promptInputs }, { capture: options.capture, computePooled: true });
-      const captures = out.captures ?? {};
-      const keep = new Set<tf.Tensor>([out.logits, out.conditionalEmbeddings, ...Object.values(captures)]);
-      tf.dispose(collectTensors(out).filter((t) => !keep.has(t)));
-      return { captures, logits: out.logits, pixelValues, conditionalEmbeddings: out.conditionalEmbeddings };
+      // Clones share the data; disposing the whole output then frees exactly what the caller does not get.
+      const captures = Object.fromEntries(Object.entries(out.captures ?? {}).map(([k, t]) => [k, t.clone()]));
+      const result = { captures, logits: out.logits.clone(), pixelValues, conditionalEmbeddings: out.conditionalEmbeddings.clone() };
+      disposeOutput(out);
+      return result;
     } catch (err) {
       pixelValues.dispose();
       throw err;
@@ -287,15 +289,4 @@ export class ClipSeg {
       return result;
     });
   }
-}
-
-/** Every tensor reachable from an output object. */
-function collectTensors(value: unknown, out: tf.Tensor[] = [], seen = new Set<unknown>()): tf.Tensor[] {
-  if (value instanceof tf.Tensor) {
-    out.push(value);
-  } else if (value !== null && typeof value === 'object' && !seen.has(value)) {
-    seen.add(value);
-    for (const v of Object.values(value)) collectTensors(v, out, seen);
-  }
-  return out;
 }

@@ -13,10 +13,13 @@ import { registerConvert } from './convert.js';
 import { registerEnv } from './env.js';
 import { reportError } from './errors.js';
 import { registerEval } from './eval.js';
+import { registerInspect } from './inspect.js';
+import { extendInspectCommand } from './inspect_inputs.js';
 import { registerMakeSynthetic } from './make_synthetic.js';
 import { registerPreprocess } from './preprocess.js';
 import { registerSegment } from './segment.js';
 import { registerTokenize } from './tokenize.js';
+import { registerTrain } from './train.js';
 
 function packageVersion(): string {
   try {
@@ -43,10 +46,13 @@ export function buildProgram(): Command {
       if (backend !== undefined) process.env[BACKEND_ENV] = backend;
     });
   registerSegment(program);
+  registerInspect(program);
+  extendInspectCommand(program.commands.find((c) => c.name() === 'inspect')!);
   registerTokenize(program);
   registerPreprocess(program);
   registerConvert(program);
   registerEnv(program);
+  registerTrain(program);
   registerEval(program);
   registerMakeSynthetic(program);
   return program;

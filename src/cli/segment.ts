@@ -124,15 +124,28 @@ function visualPrompts(options: SegmentCommandOptions): Prompt[] {
   }));
 }
 
-/** Creates the output folder and proves it writable before any work is done. */
-async function prepareOutDir(dir: string): Promise<void> {
+/**
+ * Proves that the output folder can be created and written, without creating it: the nearest existing ancestor
+ * must be a writable folder. The folder itself is made only once the model has loaded.
+ */
+async function checkOutDir(dir: string): Promise<void> {
+  let existing = path.resolve(dir);
+  for (;;) {
+    // ENOTDIR means an ancestor is a file; keep climbing to name it.
+    const stat = await fs.stat(existing).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : err));
+    if (stat instanceof Error) throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (${stat.message})`);
+    if (stat !== undefined) {
+      if (!stat.isDirectory()) throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (${existing} is a file)`);
+      break;
+    }
+    const parent = path.dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
   try {
-    await fs.mkdir(dir, { recursive: true });
-    await fs.access(dir, fsConstants.W_OK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied' : code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : (err as Error).message;
-    throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (${reason})`);
+    await fs.access(existing, fsConstants.W_OK);
+  } catch {
+    throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (permission denied on ${existing})`);
   }
 }
 
@@ -158,11 +171,17 @@ export async function runSegment(imagePaths: readonly string[], options: Segment
       if (typeof p.mask === 'string') await loadImage(p.mask);
     }
   }
-  await prepareOutDir(out);
+  await checkOutDir(out);
 
   const loadStart = performance.now();
   const seg = await ClipSeg.fromPretrained(options.model, options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize });
   const loadSeconds = seconds(loadStart);
+  try {
+    await fs.mkdir(out, { recursive: true });
+  } catch (err) {
+    seg.dispose();
+    throw new InvalidArgumentError(`--out: cannot create the folder ${out} (${(err as Error).message})`);
+  }
   const stems = uniqueNames(imagePaths.map((f) => path.parse(f).name));
   const summary: SegmentSummary = {
     model: options.model ?? 'demo model (assets/demo-model)',
