@@ -160,9 +160,11 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   const fullFinetune = options.fullFinetune ?? defaults?.fullFinetune ?? false;
   const seed = options.seed ?? 0;
 
-  const model = initDir === undefined ? new CLIPSegForImageSegmentation(config, { seed }) : new CLIPSegForImageSegmentation(config, { initialize: false });
   const dataset = await PhraseCutDataset.open(options.data, { split: 'train' });
+  let built: CLIPSegForImageSegmentation | undefined;
   try {
+    built = initDir === undefined ? new CLIPSegForImageSegmentation(config, { seed }) : new CLIPSegForImageSegmentation(config, { initialize: false });
+    const model = built;
     if (initDir !== undefined) {
       const files = await readPretrained(initDir);
       loadStateDict(model, files.weights, files.layout);
@@ -245,7 +247,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     };
   } finally {
     await dataset.close();
-    model.dispose();
+    built?.dispose();
   }
 }
 
