@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
-import { loadTokenizerFrom } from '../pipeline/sources.js';
+import { loadTokenizerFrom, resolveModelFolder } from '../pipeline/sources.js';
 
 export interface TokenizeOptions {
   model?: string;
@@ -43,7 +43,7 @@ export function formatTokenized(results: readonly TokenizedText[], options: Toke
 
 export async function runTokenize(texts: readonly string[], options: TokenizeOptions = {}): Promise<string> {
   if (texts.length === 0) throw new InvalidArgumentError('tokenize: expected at least one TEXT argument');
-  const tokenizer = await loadTokenizerFrom(options.model);
+  const tokenizer = await loadTokenizerFrom(options.model === undefined ? undefined : await resolveModelFolder(options.model));
   return formatTokenized(tokenizeTexts(tokenizer, texts, options), options);
 }
 
