@@ -267,7 +267,9 @@ class Unpickler {
         }
         case 0x65: {
           const items = this.popMark();
-          this.list(this.top()).push(...items);
+          const list = this.list(this.top());
+          // One push per item: spreading a long MARK run as arguments overflows the call stack.
+          for (const item of items) list.push(item);
           break;
         }
         case 0x7d: // EMPTY_DICT
