@@ -240,7 +240,8 @@ function describePid(pid: unknown): string {
   try {
     return JSON.stringify(pid, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof StorageType ? v.name : v)) ?? String(pid);
   } catch {
-    return String(pid);
+    // Too deeply nested for JSON.stringify, and String() recurses the same way.
+    return Array.isArray(pid) ? `a ${pid.length}-element tuple nested too deeply to print` : typeof pid;
   }
 }
 
