@@ -215,6 +215,8 @@ function bmpHeader(bytes: Uint8Array, source: string): ImageHeader {
   const dib = r.u32(14);
   const width = dib === 12 ? r.u16(18) : r.i32(18);
   const height = dib === 12 ? r.u16(20) : r.i32(22);
+  // Decoders read the width as unsigned, so a negative one would become a 4-billion-pixel row.
+  if (width <= 0) throw new ImageDecodeError(source, `BMP width must be positive, got ${width}`);
   // A negative height marks a top-down bitmap.
   return { format: 'bmp', width: Math.abs(width), height: Math.abs(height), grey: false, bitDepth: 8, orientation: 1 };
 }
