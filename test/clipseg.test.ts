@@ -8,6 +8,7 @@ import { ClipSeg, type Segmentation } from '../src/clipseg.js';
 import { InvalidArgumentError, ShapeError } from '../src/errors.js';
 import { type SafetensorsFile, readSafetensors } from '../src/io/safetensors.js';
 import { loadImage } from '../src/io/image_io.js';
+import { toRGBA } from '../src/processor/image.js';
 import { resizeProbabilityMap, sigmoid } from '../src/processor/postprocess.js';
 
 const FIXTURE = path.join('test', 'fixtures', 'capture');
@@ -99,6 +100,15 @@ test('segment: an embedding prompt (Float32Array or tensor) gives the text promp
   assert.equal(fromArray!.prompt, 'embedding 0');
   assert.equal(fromTensor!.prompt, 'flag');
   for (const r of [fromArray!, fromTensor!]) assert.ok(maxAbsDiff(r.logits!, row(text, 'logits', 1)) < 1e-4);
+});
+
+test('an image given as a path, a Buffer, raw RGB or RGBA pixels, or a tensor gives the same result', async () => {
+  const raw = await loadImage(cases.image);
+  const tensor = tf.tensor3d(raw.data, [raw.height, raw.width, 3], 'int32');
+  const sources = [cases.image, readFileSync(cases.image), raw, toRGBA(raw), tensor];
+  const results = await seg.segment(sources, 'a flag');
+  tensor.dispose();
+  for (const [r] of results.slice(1)) assert.deepEqual(r!.probabilities, results[0]![0]!.probabilities);
 });
 
 test('the vision encoder runs once per image, whatever the number of prompts', async () => {
