@@ -19,7 +19,9 @@ export async function writeFileAtomic(target: string, chunks: Uint8Array | strin
   try {
     handle = await fs.open(tmp, 'wx');
     for (const chunk of list) {
-      await handle.write(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      // A write may store fewer bytes than asked (full disk, file-size limit); the next one then reports the error.
+      for (let done = 0; done < bytes.byteLength; ) done += (await handle.write(bytes, done)).bytesWritten;
     }
     await handle.sync();
     await handle.close();
