@@ -38,7 +38,7 @@ const BY_CODE: Readonly<Record<ClipSegErrorCode, ExitStatus>> = {
 const HELP_SHOWN = new Set(['commander.helpDisplayed', 'commander.version']);
 
 /** Operating-system errors on files the user named (an unwritable output folder, a full disk). */
-const FILE_ERRNOS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EDQUOT', 'EMFILE']);
+const FILE_ERRNOS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EFBIG', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EDQUOT', 'EMFILE']);
 
 export function exitCodeFor(err: unknown): ExitStatus {
   if (err instanceof CommanderError) {
@@ -110,6 +110,8 @@ function describeErrno(code: string): string {
     case 'ENOSPC':
     case 'EDQUOT':
       return 'no space left on the device';
+    case 'EFBIG':
+      return 'file too large (file-size limit reached)';
     case 'EISDIR':
       return 'is a folder, expected a file';
     case 'ENOTDIR':
