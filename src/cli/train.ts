@@ -56,6 +56,8 @@ export interface TrainCommandOptions {
   visual?: boolean;
   negativeProb?: number;
   templates?: 'mixed' | 'none';
+  /** Sample order: 'shuffle' (a seeded permutation per epoch) or 'sequential' (file order: an image's phrases together, as CLIPSeg's loader). */
+  order?: 'shuffle' | 'sequential';
   /** Draw a progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where notes (resume, warnings) go; default stderr. */
@@ -151,6 +153,9 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   if (options.templates !== undefined && options.templates !== 'mixed' && options.templates !== 'none') {
     throw new InvalidArgumentError(`--templates: expected 'mixed' or 'none', got '${String(options.templates)}'`);
   }
+  if (options.order !== undefined && options.order !== 'shuffle' && options.order !== 'sequential') {
+    throw new InvalidArgumentError(`--order: expected 'shuffle' or 'sequential', got '${String(options.order)}'`);
+  }
   const note = options.note ?? ((line: string) => process.stderr.write(`${line}\n`));
   const started = Date.now();
   const initDir = options.init === undefined ? undefined : await resolvePretrainedFolder(options.init, { files: 'all' });
@@ -175,6 +180,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       withVisual: options.visual ?? true,
       ...(options.negativeProb === undefined ? {} : { negativeProbability: options.negativeProb }),
       ...(options.templates === undefined ? {} : { templates: options.templates }),
+      ...(options.order === undefined ? {} : { order: options.order }),
     });
     let featureCache: FeatureCache | undefined;
     if (options.featureCache !== undefined) {
@@ -314,6 +320,7 @@ export function registerTrain(program: Command): void {
     .option('--no-visual', 'text prompts only: no visual supports, no text/visual mixing')
     .option('--negative-prob <p>', 'probability of a negative sample (other phrase, empty mask)', number('--negative-prob', false))
     .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
+    .option('--order <mode>', "'shuffle' (seeded, per epoch) or 'sequential' (an image's phrases together, as CLIPSeg's loader)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (options: TrainCommandOptions & { json?: boolean }) => {
       await selectBackend(process.env.CLIPSEG_BACKEND);
