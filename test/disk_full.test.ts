@@ -5,7 +5,6 @@
  * training run must resume from the previous checkpoint once space is back.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,40 +12,17 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/train/checkpoint.js';
 import { makeSynthetic } from '../src/train/synthetic.js';
+import { REPO_ROOT, runNode, tinyTrainArgs } from './helpers/child_node.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const scratch = await mkdtemp(path.join(tmpdir(), 'clipseg-disk-full-'));
 after(() => rm(scratch, { recursive: true, force: true }));
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs node (with tsx) on `args`, under a file-size limit of `limitKiB` when given. */
-function runNode(args: string[], options: { limitKiB?: number; onSpawn?: (pid: number) => void } = {}): Promise<Exit> {
-  const node = [process.execPath, '--import', 'tsx', ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  const script = options.limitKiB === undefined ? `exec ${node}` : `trap '' XFSZ; ulimit -f ${options.limitKiB}; exec ${node}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLIPSEG_BACKEND: 'wasm' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    if (child.pid !== undefined) options.onSpawn?.(child.pid);
-    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 async function leftovers(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.includes('.tmp-'));
 }
 
 const WRITER = `
-import { writeFileAtomic } from '${path.join(ROOT, 'src', 'io', 'atomic.ts')}';
+import { writeFileAtomic } from '${path.join(REPO_ROOT, 'src', 'io', 'atomic.ts')}';
 const [target, sizes] = process.argv.slice(-2);
 const chunks = sizes.split(',').map((n, i) => new Uint8Array(Number(n)).fill(65 + i));
 try {
@@ -81,8 +57,7 @@ test('disk full while saving a training checkpoint: the previous checkpoint surv
   await makeSynthetic({ out: data, images: 4, size: 64, seed: 2 });
   const out = path.join(scratch, 'run');
   const checkpoints = path.join(out, 'checkpoints');
-  const args = ['src/cli/main.ts', 'train', '--data', data, '--out', out, '--config', 'tiny', '--steps', '5', '--batch-size', '1'];
-  args.push('--checkpoint-every', '1', '--keep', '3', '--no-visual', '--seed', '4', '--resume');
+  const args = tinyTrainArgs(data, out, 5);
 
   // First run: stopped (SIGKILL) as soon as the second checkpoint is the latest.
   let pid = 0;
