@@ -1,0 +1,211 @@
+/** The building blocks against float64 references computed here: Linear, LayerNorm, activations, attention, embeddings; plus scopes and capture patterns. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { CheckpointKeyError, ConfigError, InvalidArgumentError, ShapeError } from '../src/errors.js';
+import { activationByName, gelu, geluTanh, quickGelu } from '../src/layers/activations.js';
+import { Attention } from '../src/layers/attention.js';
+import { ForwardContext } from '../src/layers/context.js';
+import { Embedding } from '../src/layers/embedding.js';
+import { LayerNorm } from '../src/layers/layer_norm.js';
+import { Linear } from '../src/layers/linear.js';
+import { ParameterRegistry } from '../src/layers/scope.js';
+import { assertClose } from './helpers/assert_close.js';
+import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
+
+const values = (t: tf.Tensor) => Array.from(t.dataSync());
+
+for (const backend of TEST_BACKENDS) {
+  describe(`layers against float64 references (${backend})`, () => {
+    test('Linear: x W + b over any leading shape', async () => {
+      await useBackend(backend);
+      const registry = new ParameterRegistry();
+      const linear = new Linear(registry.root('proj'), 4, 3);
+      registry.initialize(1);
+      const x = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 2);
+      const y = tf.tidy(() => linear.forward(x, new ForwardContext()));
+      assert.deepEqual(y.shape, [2, 5, 3]);
+      const [xs, w, b] = [values(x), values(linear.weight.variable), values(linear.bias!.variable)];
+      const expected = Array.from({ length: 10 * 3 }, (_, i) => {
+        const [row, col] = [Math.floor(i / 3), i % 3];
+        let s = b[col]!;
+        for (let k = 0; k < 4; k++) s += xs[row * 4 + k]! * w[k * 3 + col]!;
+        return s;
+      });
+      assertClose(y, expected, 'linear', { atol: 1e-5 });
+      tf.dispose([x, y]);
+      registry.dispose();
+    });
+
+    test('LayerNorm: biased variance, eps inside the root, affine', async () => {
+      await useBackend(backend);
+      const registry = new ParameterRegistry();
+      const norm = new LayerNorm(registry.root('ln'), 6, 1e-5);
+      registry.initialize();
+      norm.weight.assign(Float32Array.from([1, 2, 0.5, -1, 3, 1]));
+      norm.bias.assign(Float32Array.from([0, 1, 0, 0.5, 0, -2]));
+      const rows = [[1, 2, 3, 4, 5, 6], [0.001, 0.002, -0.001, 0, 0.0005, 0.003]];
+      const x = tf.tensor2d(rows);
+      const y = tf.tidy(() => norm.forward(x, new ForwardContext()));
+      const w = [1, 2, 0.5, -1, 3, 1];
+      const b = [0, 1, 0, 0.5, 0, -2];
+      const expected = rows.flatMap((r) => {
+        const mean = r.reduce((a, v) => a + v, 0) / r.length;
+        const variance = r.reduce((a, v) => a + (v - mean) ** 2, 0) / r.length;
+        return r.map((v, i) => ((v - mean) / Math.sqrt(variance + 1e-5)) * w[i]! + b[i]!);
+      });
+      assertClose(y, expected, 'layer norm', { atol: 1e-5 });
+      tf.dispose([x, y]);
+      registry.dispose();
+    });
+
+    test('activations', async () => {
+      await useBackend(backend);
+      const xs = [-3, -1, -0.25, 0, 0.5, 1, 2.5];
+      const x = tf.tensor1d(xs);
+      const erf = (v: number) => {
+        // The Maclaurin series of erf, exact to double precision for |v| <= 3 with 60 terms.
+        let sum = 0;
+        let term = v;
+        for (let n = 0; n < 60; n++) {
+          sum += term / (2 * n + 1);
+          term *= (-v * v) / (n + 1);
+        }
+        return (2 / Math.sqrt(Math.PI)) * sum;
+      };
+      const check = (name: string, fn: (t: tf.Tensor) => tf.Tensor, ref: (v: number) => number) => {
+        const y = tf.tidy(() => fn(x));
+        assertClose(y, xs.map(ref), name, { atol: 2e-6 });
+        y.dispose();
+      };
+      check('quick_gelu', quickGelu, (v) => v / (1 + Math.exp(-1.702 * v)));
+      check('gelu', gelu, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+      check('gelu_new', geluTanh, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
+      check('relu', activationByName('relu'), (v) => Math.max(v, 0));
+      assert.equal(activationByName('gelu_pytorch_tanh'), geluTanh);
+      assert.throws(() => activationByName('swish'), (e: unknown) => e instanceof ConfigError && /hidden_act: expected one of quick_gelu, relu, gelu, gelu_new, gelu_pytorch_tanh, got 'swish'/.test(e.message));
+      x.dispose();
+    });
+
+    test('Attention: softmax(q k^T / sqrt(d) + mask) v per head, heads merged in order', async () => {
+      await useBackend(backend);
+      const registry = new ParameterRegistry();
+      const [B, T, D, H] = [2, 5, 8, 2];
+      const attention = new Attention(registry.root('self_attn'), D, H, { inProjStd: 0.5, outProjStd: 0.5 });
+      registry.initialize(3);
+      const x = tf.randomNormal([B, T, D], 0, 1, 'float32', 4);
+      const maskValues = new Float32Array(B * T * T);
+      for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) if (j > i) maskValues[(b * T + i) * T + j] = -1e9;
+      const mask = tf.tensor3d(maskValues, [B, T, T]);
+      const out = tf.tidy(() => attention.forward(x, mask, new ForwardContext({ outputAttentions: true })) as unknown as tf.TensorContainer) as unknown as { output: tf.Tensor; weights: tf.Tensor };
+      assert.deepEqual(out.weights.shape, [B, H, T, T]);
+
+      const project = (lin: Linear, rows: number[]) => {
+        const w = values(lin.weight.variable);
+        const bias = values(lin.bias!.variable);
+        return Array.from({ length: B * T * D }, (_, i) => {
+          const [r, c] = [Math.floor(i / D), i % D];
+          let s = bias[c]!;
+          for (let k = 0; k < D; k++) s += rows[r * D + k]! * w[k * D + c]!;
+          return s;
+        });
+      };
+      const xs = values(x);
+      const [q, k, v] = [project(attention.qProj, xs), project(attention.kProj, xs), project(attention.vProj, xs)];
+      const dh = D / H;
+      const context = new Array<number>(B * T * D).fill(0);
+      const probs: number[] = [];
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < H; h++) {
+          for (let i = 0; i < T; i++) {
+            const scores = Array.from({ length: T }, (_, j) => {
+              let s = 0;
+              for (let d = 0; d < dh; d++) s += q[(b * T + i) * D + h * dh + d]! * k[(b * T + j) * D + h * dh + d]!;
+              return s / Math.sqrt(dh) + maskValues[(b * T + i) * T + j]!;
+            });
+            const max = Math.max(...scores);
+            const e = scores.map((s) => Math.exp(s - max));
+            const sum = e.reduce((a, c) => a + c, 0);
+            e.forEach((p, j) => {
+              probs.push(p / sum);
+              for (let d = 0; d < dh; d++) context[(b * T + i) * D + h * dh + d] += (p / sum) * v[(b * T + j) * D + h * dh + d]!;
+            });
+          }
+        }
+      }
+      assertClose(out.weights, probs, 'attention weights', { atol: 1e-5 });
+      assertClose(out.output, project(attention.outProj, context), 'attention output', { atol: 1e-4 });
+      tf.dispose([x, mask, out.output, out.weights]);
+      registry.dispose();
+    });
+
+    test('Embedding: rows by id, and a scatter-add gradient (repeated ids accumulate)', async () => {
+      await useBackend(backend);
+      const registry = new ParameterRegistry();
+      const embedding = new Embedding(registry.root('token_embedding'), 5, 3, { kind: 'normal', std: 1 });
+      registry.initialize(5);
+      const ids = tf.tensor2d([[1, 4, 1], [0, 1, 2]], [2, 3], 'int32');
+      const table = values(embedding.weight.variable);
+      const y = tf.tidy(() => embedding.forward(ids, new ForwardContext()));
+      assertClose(y, [1, 4, 1, 0, 1, 2].flatMap((id) => table.slice(id * 3, id * 3 + 3)), 'lookup', { atol: 0 });
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(embedding.forward(ids, new ForwardContext()), tf.range(1, 19).reshape([2, 3, 3]))) as tf.Scalar, [embedding.weight.variable]);
+      // Row 1 is used at flat positions 0, 2 and 4, whose upstream gradients are [1,2,3], [7,8,9], [13,14,15].
+      assertClose(grads[embedding.weight.variable.name]!, [10, 11, 12, 21, 24, 27, 16, 17, 18, 0, 0, 0, 4, 5, 6], 'gradient', { atol: 0 });
+      tf.dispose([ids, y, value, ...Object.values(grads)]);
+      registry.dispose();
+    });
+  });
+}
+
+describe('parameter scopes', () => {
+  test('keys follow the module path; variables get unique engine names; trainability reaches the variable', async () => {
+    await useBackend('cpu');
+    const registry = new ParameterRegistry();
+    const layer = registry.root().child('clip').child('encoder').child('layers').child(3);
+    const p = layer.child('mlp').child('fc1').param('weight', [2, 2], { kind: 'zeros' });
+    assert.equal(p.key, 'clip.encoder.layers.3.mlp.fc1.weight');
+    assert.equal(layer.name, 'clip.encoder.layers.3');
+    assert.throws(() => p.variable, (e: unknown) => e instanceof CheckpointKeyError && /parameter 'clip\.encoder\.layers\.3\.mlp\.fc1\.weight' has no value/.test(e.message));
+    registry.initialize();
+    assert.equal(p.variable.name, `clipseg${registry.id}/clip.encoder.layers.3.mlp.fc1.weight`);
+    p.trainable = false;
+    assert.equal(p.variable.trainable, false);
+    assert.throws(() => layer.child('mlp').child('fc1').param('weight', [1], { kind: 'zeros' }), (e: unknown) => e instanceof InvalidArgumentError && /registered twice/.test(e.message));
+    assert.throws(() => p.assign(new Float32Array(3)), (e: unknown) => e instanceof ShapeError && /expected 4 values for shape \[2, 2\], got 3 values/.test(e.message));
+    const before = tf.memory().numTensors;
+    p.assign(Float32Array.from([1, 2, 3, 4]));
+    assert.equal(tf.memory().numTensors, before, 'assigning replaces the value without new live tensors');
+    assert.deepEqual(values(p.variable), [1, 2, 3, 4]);
+    registry.dispose();
+    assert.equal(tf.memory().numTensors, before - 1);
+  });
+});
+
+describe('capture patterns', () => {
+  const ctx = new ForwardContext({ capture: ['clip.vision_model.encoder.layers.*', 'decoder.**.self_attn:attn_weights', '*.film_mul:input', 'decoder.layers.?'] });
+  const cases: [string, 'output' | 'input' | 'attn_weights', boolean][] = [
+    ['clip.vision_model.encoder.layers.3', 'output', true],
+    ['clip.vision_model.encoder.layers.3', 'input', true],
+    ['clip.vision_model.encoder.layers.3.mlp', 'output', false],
+    ['decoder.layers.1.self_attn', 'attn_weights', true],
+    ['decoder.layers.1.self_attn', 'output', false],
+    ['decoder.film_mul', 'input', true],
+    ['decoder.film_mul', 'output', false],
+    ['decoder.layers.2', 'output', true],
+    ['decoder.layers.12', 'output', false],
+  ];
+  for (const [name, kind, expected] of cases) {
+    test(`${name}:${kind} ${expected ? 'is' : 'is not'} selected`, () => assert.equal(ctx.wants(name, kind), expected));
+  }
+
+  test('a module recorded twice keeps both, numbered', async () => {
+    await useBackend('cpu');
+    const c = new ForwardContext({ capture: ['a'] });
+    const t = tf.scalar(1);
+    c.record('a', 'output', t);
+    c.record('a', 'output', t);
+    assert.deepEqual(Object.keys(c.captures), ['a', 'a#1']);
+    assert.equal(new ForwardContext().capturing, false);
+    tf.dispose([t, ...Object.values(c.captures)]);
+  });
+});
