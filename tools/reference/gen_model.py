@@ -13,6 +13,8 @@ Writes test/fixtures/model/:
   <case>/outputs_full_grads.safetensors   gradients of the loss w.r.t. every parameter, CLIP included
   bicubic.safetensors                     torch bicubic resizes (align_corners=False) of random grids
   configs.json                            effective values of config.json variants as transformers reads them
+  dtypes.safetensors                      every safetensors dtype as the Python library writes it, with float64
+                                          copies of the values a reader must return
 
 Weights are drawn wider than transformers' init (std 0.2, LayerNorm weights near 1) so that a port error shows
 up as a large difference instead of hiding in tiny activations.
@@ -308,12 +310,36 @@ def generate_configs() -> None:
     (ROOT / "configs.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 
+def generate_dtypes() -> None:
+    """One tensor per dtype (special values included) and the float64 values each must read back as."""
+    f16_source = torch.tensor([0.1, 1 / 3, 65504.0, 65520.0, 1e-8, 2.0**-25, 3 * 2.0**-25, -0.0, 6e-5, 1e5, -2.5])
+    bf16_source = torch.tensor([0.1, 1 / 3, -3e38, 1e-40, 1.00390625, 1.01171875, float("inf")])
+    tensors = {
+        "f32": torch.tensor([[0.1, -2.5, 3.4e38], [1e-45, -0.0, float("inf")]], dtype=torch.float32),
+        "f32_nan": torch.tensor([float("nan")], dtype=torch.float32),
+        "f16": f16_source.half(),
+        "f16.input": f16_source,
+        "bf16": bf16_source.bfloat16(),
+        "f64": torch.tensor([1 / 3, 1e300, -2.5], dtype=torch.float64),
+        "i64": torch.tensor([[-3, 0], [2**31 - 1, 49407]], dtype=torch.int64),
+        "i64_big": torch.tensor([2**40], dtype=torch.int64),
+        "i32": torch.tensor([-(2**31), 5], dtype=torch.int32),
+        "u8": torch.tensor([0, 255, 7], dtype=torch.uint8),
+        "bool": torch.tensor([True, False, True]),
+        "scalar": torch.tensor(2.5, dtype=torch.float32),
+        "empty": torch.zeros((0, 3), dtype=torch.float32),
+    }
+    expected = {f"{k}.expected": v.to(torch.float64).clone() for k, v in tensors.items() if k not in ("f16.input", "f32_nan", "i64_big")}
+    save_file({**tensors, **expected}, str(ROOT / "dtypes.safetensors"), metadata={"format": "pt", "note": "unicode \u2713"})
+
+
 def main() -> None:
     ROOT.mkdir(parents=True, exist_ok=True)
     for case in CASES:
         generate_case(case)
     generate_bicubic()
     generate_configs()
+    generate_dtypes()
 
 
 if __name__ == "__main__":
