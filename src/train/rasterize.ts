@@ -83,9 +83,9 @@ function fillPixelCentre(polygon: PolygonCoords, height: number, width: number, 
         const f = (x: number): number => ((xi - x) * y1 - (xj - x) * y0) / (y1 - y0);
         const guess = xi + ((xj - xi) * -y0) / (y1 - y0);
         // A right crossing counts for columns x with f(x) > 0, i.e. below the first column where f(x) <= 0.
-        if (right) rightSteps.push(firstColumn(f, guess, (v) => v <= 0));
+        if (right) rightSteps.push(firstColumn(f, guess, (v) => v <= 0, c0, c1));
         // A left crossing counts for columns x with f(x) < 0, i.e. from the first such column on.
-        if (left) leftSteps.push(firstColumn(f, guess, (v) => v < 0));
+        if (left) leftSteps.push(firstColumn(f, guess, (v) => v < 0, c0, c1));
       }
       j = i;
     }
@@ -113,12 +113,16 @@ function fillPixelCentre(polygon: PolygonCoords, height: number, width: number, 
   }
 }
 
-/** The smallest integer x with `flipped(f(x))`, for f decreasing in x; `guess` is where f is about 0. */
-function firstColumn(f: (x: number) => number, guess: number, flipped: (v: number) => boolean): number {
+/**
+ * The smallest integer x with `flipped(f(x))`, for f decreasing in x; `guess` is where f is about 0. Only the
+ * step's place relative to the columns lo..hi matters, so the search stays within lo..hi + 1: far outside the
+ * canvas, x + 1 === x in float64 and an unbounded walk would never end.
+ */
+function firstColumn(f: (x: number) => number, guess: number, flipped: (v: number) => boolean, lo: number, hi: number): number {
   if (!Number.isFinite(guess)) return guess > 0 ? Infinity : -Infinity;
-  let c = Math.ceil(guess);
-  while (!flipped(f(c))) c++;
-  while (flipped(f(c - 1))) c--;
+  let c = Math.min(Math.max(Math.ceil(guess), lo), hi + 1);
+  while (c <= hi && !flipped(f(c))) c++;
+  while (c > lo && flipped(f(c - 1))) c--;
   return c;
 }
 
