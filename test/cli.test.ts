@@ -108,7 +108,7 @@ test('segment: bad input fails with the documented status, one line, nothing wri
 
 test('segment --json: mask, probability and overlay PNGs with areas, max probabilities and timings', async () => {
   const out = path.join(work, 'segment');
-  const run = await clipseg('segment', IMAGE, SMALL, '-p', 'a photo of an astronaut', '-p', 'the sky', '--visual-prompt', SMALL, '--visual-box', '20,10,60,50', '-m', MODEL, '-o', out, '-t', '0.94', '--json');
+  const run = await clipseg('segment', IMAGE, SMALL, '-p', 'a photo of an astronaut', '-p', 'the sky', '--visual-prompt', SMALL, '--visual-box', '20,10,60,50', '-m', MODEL, '-o', out, '-t', '0.5', '--json');
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout) as {
     threshold: number;
@@ -116,7 +116,7 @@ test('segment --json: mask, probability and overlay PNGs with areas, max probabi
     timings: { loadSeconds: number; segmentSeconds: number; totalSeconds: number };
     images: { image: string; width: number; height: number; overlay: string; prompts: { prompt: string; mask: string; probabilities: string; area: number; coverage: number; maxProbability: number }[] }[];
   };
-  assert.equal(summary.threshold, 0.94);
+  assert.equal(summary.threshold, 0.5);
   assert.equal(summary.images.length, 2);
   assert.ok(summary.timings.totalSeconds >= summary.timings.segmentSeconds && summary.timings.segmentSeconds > 0);
   assert.deepEqual(summary.images[0]!.prompts.map((p) => p.prompt), ['a photo of an astronaut', 'the sky', 'visual: coffee_160x100.png']);

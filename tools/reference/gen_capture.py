@@ -45,7 +45,7 @@ torch.set_num_threads(1)
 
 SIZE = 64
 CONFIG = dict(
-    text_config=dict(vocab_size=49408, hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+    text_config=dict(vocab_size=49408, hidden_size=4, intermediate_size=8, num_hidden_layers=2,
                      num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=2),
     vision_config=dict(hidden_size=16, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
                        image_size=48, patch_size=16),
