@@ -26,7 +26,7 @@ export const TARGETS: readonly TargetEntry[] = [
   entry('torch-checkpoint-pickle', () => import('./torch_checkpoint_target.js'), (m) => m.torchPickleTarget as FuzzTarget<never>),
   entry('pickle-hostile', () => import('./pickle_target.js'), (m) => m.hostilePickleTarget as FuzzTarget<never>),
   entry('image-bytes', () => import('./image_target.js'), (m) => m.imageBytesTarget as FuzzTarget<never>),
-  entry('image-header', () => import('./image_target.js'), (m) => m.imageHeaderTarget as FuzzTarget<never>),
+  entry('image-header', () => import('./image_target.js'), (m) => m.imageHeaderTarget as FuzzTarget<never>, 1000),
   entry('phrasecut', () => import('./phrasecut_target.js'), (m) => m.phrasecutTarget as FuzzTarget<never>, 400),
 ];
 
