@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointKeyError, ConfigError, InvalidArgumentError, ShapeError } from '../src/errors.js';
 import { activationByName, gelu, geluTanh, quickGelu } from '../src/layers/activations.js';
-import { Attention } from '../src/layers/attention.js';
+import { Attention, BATCHED_ATTENTION_MAX_TOKENS } from '../src/layers/attention.js';
 import { ForwardContext } from '../src/layers/context.js';
 import { Embedding } from '../src/layers/embedding.js';
 import { LayerNorm } from '../src/layers/layer_norm.js';
@@ -87,57 +87,59 @@ for (const backend of TEST_BACKENDS) {
       x.dispose();
     });
 
-    test('Attention: softmax(q k^T / sqrt(d) + mask) v per head, heads merged in order', async () => {
-      await useBackend(backend);
-      const registry = new ParameterRegistry();
-      const [B, T, D, H] = [2, 5, 8, 2];
-      const attention = new Attention(registry.root('self_attn'), D, H, { inProjStd: 0.5, outProjStd: 0.5 });
-      registry.initialize(3);
-      const x = tf.randomNormal([B, T, D], 0, 1, 'float32', 4);
-      const maskValues = new Float32Array(B * T * T);
-      for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) if (j > i) maskValues[(b * T + i) * T + j] = -1e9;
-      const mask = tf.tensor3d(maskValues, [B, T, T]);
-      const out = tf.tidy(() => attention.forward(x, mask, new ForwardContext({ outputAttentions: true })) as unknown as tf.TensorContainer) as unknown as { output: tf.Tensor; weights: tf.Tensor };
-      assert.deepEqual(out.weights.shape, [B, H, T, T]);
+    for (const T of [5, BATCHED_ATTENTION_MAX_TOKENS + 2]) {
+      test(`Attention (${T} tokens, ${T <= BATCHED_ATTENTION_MAX_TOKENS ? 'batched' : 'per-head'} path): softmax(q k^T / sqrt(d) + mask) v per head, heads merged in order`, async () => {
+        await useBackend(backend);
+        const registry = new ParameterRegistry();
+        const [B, D, H] = [2, 8, 2];
+        const attention = new Attention(registry.root('self_attn'), D, H, { inProjStd: 0.5, outProjStd: 0.5 });
+        registry.initialize(3);
+        const x = tf.randomNormal([B, T, D], 0, 1, 'float32', 4);
+        const maskValues = new Float32Array(B * T * T);
+        for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) if (j > i) maskValues[(b * T + i) * T + j] = -1e9;
+        const mask = tf.tensor3d(maskValues, [B, T, T]);
+        const out = tf.tidy(() => attention.forward(x, mask, new ForwardContext({ outputAttentions: true })) as unknown as tf.TensorContainer) as unknown as { output: tf.Tensor; weights: tf.Tensor };
+        assert.deepEqual(out.weights.shape, [B, H, T, T]);
 
-      const project = (lin: Linear, rows: number[]) => {
-        const w = values(lin.weight.variable);
-        const bias = values(lin.bias!.variable);
-        return Array.from({ length: B * T * D }, (_, i) => {
-          const [r, c] = [Math.floor(i / D), i % D];
-          let s = bias[c]!;
-          for (let k = 0; k < D; k++) s += rows[r * D + k]! * w[k * D + c]!;
-          return s;
-        });
-      };
-      const xs = values(x);
-      const [q, k, v] = [project(attention.qProj, xs), project(attention.kProj, xs), project(attention.vProj, xs)];
-      const dh = D / H;
-      const context = new Array<number>(B * T * D).fill(0);
-      const probs: number[] = [];
-      for (let b = 0; b < B; b++) {
-        for (let h = 0; h < H; h++) {
-          for (let i = 0; i < T; i++) {
-            const scores = Array.from({ length: T }, (_, j) => {
-              let s = 0;
-              for (let d = 0; d < dh; d++) s += q[(b * T + i) * D + h * dh + d]! * k[(b * T + j) * D + h * dh + d]!;
-              return s / Math.sqrt(dh) + maskValues[(b * T + i) * T + j]!;
-            });
-            const max = Math.max(...scores);
-            const e = scores.map((s) => Math.exp(s - max));
-            const sum = e.reduce((a, c) => a + c, 0);
-            e.forEach((p, j) => {
-              probs.push(p / sum);
-              for (let d = 0; d < dh; d++) context[(b * T + i) * D + h * dh + d] += (p / sum) * v[(b * T + j) * D + h * dh + d]!;
-            });
+        const project = (lin: Linear, rows: number[]) => {
+          const w = values(lin.weight.variable);
+          const bias = values(lin.bias!.variable);
+          return Array.from({ length: B * T * D }, (_, i) => {
+            const [r, c] = [Math.floor(i / D), i % D];
+            let s = bias[c]!;
+            for (let k = 0; k < D; k++) s += rows[r * D + k]! * w[k * D + c]!;
+            return s;
+          });
+        };
+        const xs = values(x);
+        const [q, k, v] = [project(attention.qProj, xs), project(attention.kProj, xs), project(attention.vProj, xs)];
+        const dh = D / H;
+        const context = new Array<number>(B * T * D).fill(0);
+        const probs: number[] = [];
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < H; h++) {
+            for (let i = 0; i < T; i++) {
+              const scores = Array.from({ length: T }, (_, j) => {
+                let s = 0;
+                for (let d = 0; d < dh; d++) s += q[(b * T + i) * D + h * dh + d]! * k[(b * T + j) * D + h * dh + d]!;
+                return s / Math.sqrt(dh) + maskValues[(b * T + i) * T + j]!;
+              });
+              const max = Math.max(...scores);
+              const e = scores.map((s) => Math.exp(s - max));
+              const sum = e.reduce((a, c) => a + c, 0);
+              e.forEach((p, j) => {
+                probs.push(p / sum);
+                for (let d = 0; d < dh; d++) context[(b * T + i) * D + h * dh + d] += (p / sum) * v[(b * T + j) * D + h * dh + d]!;
+              });
+            }
           }
         }
-      }
-      assertClose(out.weights, probs, 'attention weights', { atol: 1e-5 });
-      assertClose(out.output, project(attention.outProj, context), 'attention output', { atol: 1e-4 });
-      tf.dispose([x, mask, out.output, out.weights]);
-      registry.dispose();
-    });
+        assertClose(out.weights, probs, 'attention weights', { atol: 1e-5 });
+        assertClose(out.output, project(attention.outProj, context), 'attention output', { atol: 1e-4 });
+        tf.dispose([x, mask, out.output, out.weights]);
+        registry.dispose();
+      });
+    }
 
     test('Embedding: rows by id, and a scatter-add gradient (repeated ids accumulate)', async () => {
       await useBackend(backend);

@@ -2,14 +2,18 @@
  * Multi-head self-attention as transformers' `CLIPSegAttention` (eager path): separate q/k/v/out projections
  * with bias, softmax(q k^T * head_dim^-0.5 + mask) v, heads merged, out_proj.
  *
- * On tfjs-wasm a batched matMul over [B*H, T, Dh] runs about 3 times slower than the same work as B*H plain 2-D
- * products, so the scores are computed per (batch, head) from one transposed K per batch element
- * (`benchmarks/probes/attention.ts` measures the alternatives).
+ * On tfjs-wasm a batched matMul over [B*H, T, Dh] runs 3 to 4 times slower than the same work as B*H plain 2-D
+ * products once T is in the hundreds (vision and decoder: 485 tokens), so there the scores are computed per
+ * (batch, head) from one transposed K per batch element. For short sequences (text prompts) the cost is per
+ * operation instead, and one batched product is ~15 times faster (`benchmarks/probes/attention.ts`).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext } from './context.js';
 import { Linear } from './linear.js';
 import type { ParameterScope } from './scope.js';
+
+/** Sequences up to this length use one batched product over all heads (measured crossover: 20 to 77 tokens). */
+export const BATCHED_ATTENTION_MAX_TOKENS = 48;
 
 export interface AttentionInit {
   /** Std of the q/k/v weights. */
@@ -57,15 +61,45 @@ export class Attention {
    */
   forward(x: tf.Tensor, mask: tf.Tensor | undefined, ctx: ForwardContext): AttentionOutput {
     ctx.record(this.name, 'input', x);
-    const [batch, tokens, dim] = x.shape as [number, number, number];
-    const { numHeads, headDim } = this;
+    const [batch, tokens] = x.shape as [number, number, number];
     const wantWeights = ctx.outputAttentions || ctx.wants(this.name, 'attn_weights');
     // The scale is a power of two for every published head size (64, 16, 4), so scaling q before the product
     // gives the same floats as scaling the scores after it, on T*Dh values instead of T*T.
     const q = tf.mul(this.qProj.forward(x, ctx), this.scale);
     const k = this.kProj.forward(x, ctx);
     const v = this.vProj.forward(x, ctx);
+    const { context, weights } =
+      tokens <= BATCHED_ATTENTION_MAX_TOKENS
+        ? this.batched(q, k, v, mask, batch, tokens)
+        : this.perHead(q, k, v, mask, batch, tokens, wantWeights);
+    const output = this.outProj.forward(context, ctx);
+    ctx.record(this.name, 'output', output);
+    if (!wantWeights) return { output };
+    ctx.record(this.name, 'attn_weights', weights!);
+    return { output, weights };
+  }
 
+  /** All heads in one batched product: [B*H, T, Dh] x [B*H, Dh, T]. */
+  private batched(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, batch: number, tokens: number) {
+    const { numHeads, headDim, embedDim } = this;
+    // [B, T, D] -> [B, T, H, Dh] -> (perm) -> [B*H, ...]
+    const split = (t: tf.Tensor, perm: number[], shape: number[]) => tf.transpose(t.reshape([batch, tokens, numHeads, headDim]), perm).reshape(shape);
+    const qh = split(q, [0, 2, 1, 3], [batch * numHeads, tokens, headDim]) as tf.Tensor3D;
+    const kT = split(k, [0, 2, 3, 1], [batch * numHeads, headDim, tokens]) as tf.Tensor3D;
+    const vh = split(v, [0, 2, 1, 3], [batch * numHeads, tokens, headDim]) as tf.Tensor3D;
+    // [B*H, T, T] -> [B, H, T, T]; the mask [B, T, T] -> [B, 1, T, T] is shared by the heads.
+    let scores = tf.matMul(qh, kT).reshape([batch, numHeads, tokens, tokens]);
+    if (mask !== undefined) scores = tf.add(scores, mask.reshape([batch, 1, tokens, tokens]));
+    const weights = tf.softmax(scores);
+    const heads = tf.matMul(weights.reshape([batch * numHeads, tokens, tokens]) as tf.Tensor3D, vh);
+    // [B*H, T, Dh] -> [B, H, T, Dh] -> [B, T, H, Dh] -> [B, T, D]
+    const context = tf.transpose(heads.reshape([batch, numHeads, tokens, headDim]), [0, 2, 1, 3]).reshape([batch, tokens, embedDim]);
+    return { context, weights };
+  }
+
+  /** One pair of 2-D products per (batch, head), from a single transposed K per batch element. */
+  private perHead(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, batch: number, tokens: number, wantWeights: boolean) {
+    const { numHeads, headDim, embedDim: dim } = this;
     const merged: tf.Tensor[] = [];
     const probabilities: tf.Tensor[] = [];
     for (let b = 0; b < batch; b++) {
@@ -90,13 +124,9 @@ export class Attention {
     }
     // B x [T, D] -> [B, T, D]
     const context = batch === 1 ? merged[0]!.reshape([1, tokens, dim]) : tf.stack(merged);
-    const output = this.outProj.forward(context, ctx);
-    ctx.record(this.name, 'output', output);
-    if (!wantWeights) return { output };
     // B*H x [T, T] -> [B, H, T, T]
-    const weights = tf.stack(probabilities).reshape([batch, numHeads, tokens, tokens]);
-    ctx.record(this.name, 'attn_weights', weights);
-    return { output, weights };
+    const weights = wantWeights ? tf.stack(probabilities).reshape([batch, numHeads, tokens, tokens]) : undefined;
+    return { context, weights };
   }
 }
 
