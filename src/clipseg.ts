@@ -165,7 +165,8 @@ export class ClipSeg {
   /** Conditional embeddings [projection_dim] of prompts, as the decoder receives them (text ones cached). */
   async embed(prompts: Prompt | readonly Prompt[]): Promise<Float32Array[]> {
     this.checkAlive();
-    return this.prompts.encode(PromptEncoder.normalize(prompts));
+    // Copies: the cache keeps its own rows, whatever the caller does with these.
+    return (await this.prompts.encode(PromptEncoder.normalize(prompts))).map((row) => row.slice());
   }
 
   /**

@@ -145,6 +145,14 @@ test('repeated text prompts reuse cached embeddings; the LRU bound is honoured',
   }
 });
 
+test('embed returns the text embedding PyTorch computed; mutating it leaves the cache intact', async () => {
+  const [first] = await seg.embed(cases.prompts[2]!);
+  assert.ok(maxAbsDiff(first!, row(text, 'conditional_embeddings', 2)) < 1e-5);
+  first!.fill(0);
+  const [again] = await seg.embed(cases.prompts[2]!);
+  assert.ok(maxAbsDiff(again!, row(text, 'conditional_embeddings', 2)) < 1e-5);
+});
+
 test('concurrent segment calls give the same results as sequential ones and share the cache', async () => {
   const jobs: [string, string[]][] = [
     [cases.image, ['a red flag', 'a helmet']],
