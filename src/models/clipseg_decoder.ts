@@ -165,7 +165,7 @@ export class CLIPSegDecoder {
 
   /** The decoder body inside the caller's tidy and context. */
   run(activations: readonly tf.Tensor[], conditional: tf.Tensor, outputHiddenStates: boolean, ctx: ForwardContext): CLIPSegDecoderOutput {
-    ctx.record(this.name, 'input', activations[0]!);
+    // The reference decoder's first argument is the tuple of activations, so it has no single input to capture.
     const hiddenStates: tf.Tensor3D[] = [];
     const attentions: tf.Tensor4D[] = [];
     let output: tf.Tensor | undefined;
