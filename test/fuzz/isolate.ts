@@ -24,7 +24,8 @@ export function runIsolated(id: string, runs: number, seed: number): Promise<Iso
   return new Promise((resolve, reject) => {
     const child = fork(CHILD, [id, String(runs), String(seed)], {
       execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      // Decoders print warnings about malformed input to stdout; results travel over IPC, so stdout is dropped.
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
