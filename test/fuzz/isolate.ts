@@ -4,11 +4,17 @@
  * out-of-memory kill) fails the run with the seed and input index needed to replay it.
  */
 import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage } from './child.js';
 import type { FuzzStats } from './harness.js';
 
 export const HANG_MS = 20_000;
+
+/** Names the scratch folder a child may write to; the parent removes it, even after killing the child. */
+export const SCRATCH_ENV = 'CLIPSEG_FUZZ_SCRATCH';
 
 export interface IsolatedResult {
   id: string;
@@ -22,7 +28,9 @@ const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 
 export function runIsolated(id: string, runs: number, seed: number): Promise<IsolatedResult> {
   return new Promise((resolve, reject) => {
+    const scratch = mkdtempSync(path.join(tmpdir(), `clipseg-fuzz-${id}-`));
     const child = fork(CHILD, [id, String(runs), String(seed)], {
+      env: { ...process.env, [SCRATCH_ENV]: scratch },
       execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
       // Decoders print warnings about malformed input to stdout; results travel over IPC, so stdout is dropped.
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -47,6 +55,7 @@ export function runIsolated(id: string, runs: number, seed: number): Promise<Iso
     });
     child.on('exit', (code, signal) => {
       clearTimeout(watchdog);
+      rmSync(scratch, { recursive: true, force: true });
       if (result?.type === 'done') resolve({ id, seed, stats: result.stats, maxRssBytes: result.maxRssBytes, ms: result.ms });
       else if (result?.type === 'failed') reject(new Error(`${replay}: ${result.message}`));
       else reject(new Error(`${replay}: the child exited (code ${code}, signal ${signal}) during input ${lastCase}\n${stderr}`));

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { PhraseCutDataset } from '../../src/train/phrasecut.js';
 import { RASTER_RULES } from '../../src/train/rasterize.js';
 import type { FuzzTarget } from './harness.js';
+import { SCRATCH_ENV } from './isolate.js';
 import { expectBothOutcomes, mutatedBytes } from './harness.js';
 
 const SOURCE = path.join(import.meta.dirname, '..', 'fixtures', 'phrasecut', 'VGPhraseCut_v0');
@@ -90,8 +91,9 @@ export interface DatasetInput {
   image?: { index: number; bytes?: Uint8Array };
 }
 
-const ROOT = mkdtempSync(path.join(tmpdir(), 'clipseg-fuzz-phrasecut-'));
-process.on('exit', () => rmSync(ROOT, { recursive: true, force: true }));
+// The isolating parent provides (and removes) a scratch folder; run in-process, the target makes its own.
+const ROOT = process.env[SCRATCH_ENV] ?? mkdtempSync(path.join(tmpdir(), 'clipseg-fuzz-phrasecut-'));
+if (process.env[SCRATCH_ENV] === undefined) process.on('exit', () => rmSync(ROOT, { recursive: true, force: true }));
 let serial = 0;
 
 async function writeDataset(input: DatasetInput): Promise<string> {
