@@ -79,13 +79,15 @@ export interface RunTiming {
 
 /**
  * Runs `once` `warmup` times untimed and `runs` times timed. Each timed run is wall-clock from before the call to
- * after its promise settles; `once` reports the model part it timed itself.
+ * after its promise settles; `once` reports the model part it timed itself. `warmupOnce` replaces the first
+ * warm-up run (to observe a run, e.g. under a profiler, without timing it).
  */
 export async function timeRuns(
   plan: { warmup: number; runs: number },
   once: () => Promise<RunTiming>,
+  warmupOnce: () => Promise<unknown> = once,
 ): Promise<{ e2e: number[]; model: number[] }> {
-  for (let i = 0; i < plan.warmup; i++) await once();
+  for (let i = 0; i < plan.warmup; i++) await (i === 0 ? warmupOnce() : once());
   const e2e: number[] = [];
   const model: number[] = [];
   for (let i = 0; i < plan.runs; i++) {

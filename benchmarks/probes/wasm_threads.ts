@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
 import { loadModelFolder } from '../../src/io/model_files.js';
 import { MODEL_DIR } from '../cases.js';
+import { runSide } from '../side_io.js';
 import { tensorsIn } from '../tensors.js';
 import { initThreadedWasm } from '../wasm_threads.js';
 import { type Variant, timeInterleaved } from './timing.js';
@@ -115,13 +116,7 @@ const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 7;
 const childAt = args.indexOf('--child');
 if (childAt >= 0) {
-  child(args[childAt + 1] ?? 'simd', rounds).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${String(err instanceof Error ? err.message : err)}\n`);
-      process.exit(1);
-    },
-  );
+  runSide(() => child(args[childAt + 1] ?? 'simd', rounds));
 } else {
   parent(rounds);
 }
