@@ -148,3 +148,34 @@ test('the feature cache reproduces uncached losses within float16 tolerance and 
   assert.equal(otherCache.stats.misses, 2 * RUN.batchSize);
   for (const m of [uncached.model, model, again, otherModel]) m.dispose();
 });
+
+test('phrases of one un-augmented image share a vision pass and give the same loss as separate passes', async () => {
+  const task = makeTask({ fullFinetune: true, pipeline: { crop: false, order: 'sequential', negativeProbability: 0 } });
+  const batch = await task.pipeline.batch(0, 6);
+  const images = new Set(batch.taskIds.map((id) => id.split('__')[0]));
+  assert.ok(images.size < 6, `consecutive tasks repeat images: ${batch.taskIds.join(', ')}`);
+  const numTensors = tf.memory().numTensors;
+  const visionBatches: number[] = [];
+  const original = task.model.visionActivations.bind(task.model);
+  task.model.visionActivations = (pixels, options) => {
+    visionBatches.push(pixels.shape[0]);
+    return original(pixels, options);
+  };
+  const micro = await task.microBatch(0, 6);
+  // loss() runs inside the trainer's gradient tape, which disposes its intermediates; a tidy does the same here.
+  const sharedLoss = tf.tidy(() => micro.loss().dataSync()[0]!);
+  micro.dispose();
+  assert.deepEqual(visionBatches, [images.size], 'one vision row per distinct image');
+  assert.equal(tf.memory().numTensors, numTensors);
+  const encoded = tokenizer.encodeBatch(batch.prompts, { padding: true });
+  const separate = tf.tidy(() =>
+    task.model.forward({
+      pixelValues: tf.tensor4d(batch.pixelValues, [6, 3, 64, 64]),
+      inputIds: encoded.input_ids,
+      attentionMask: encoded.attention_mask,
+      labels: tf.tensor3d(batch.labels, [6, 64, 64]),
+    }).loss!.dataSync()[0]!,
+  );
+  assert.ok(Math.abs(sharedLoss - separate) < 1e-5, `shared ${sharedLoss} vs separate ${separate}`);
+  task.model.dispose();
+});

@@ -56,8 +56,16 @@ export interface TrainCommandOptions {
   visual?: boolean;
   negativeProb?: number;
   templates?: 'mixed' | 'none';
+  /** Random square crops of side min(H, W) (true, the recipe) or the whole image squashed, as evaluation does (false). */
+  crop?: boolean;
   /** Sample order: 'shuffle' (a seeded permutation per epoch) or 'sequential' (file order: an image's phrases together, as CLIPSeg's loader). */
   order?: 'shuffle' | 'sequential';
+  /**
+   * Start FiLM as the identity (film_mul weight 0, bias 1) when training from random initialisation (default true
+   * without --init). With the default init the scale film_mul(cond) is a random-signed vector per prompt, which
+   * scrambles the visual features until the bias is learnt; a pretrained text tower hides this, a random one does not.
+   */
+  identityFilm?: boolean;
   /** Draw a progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where notes (resume, warnings) go; default stderr. */
@@ -173,6 +181,8 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     if (initDir !== undefined) {
       const files = await readPretrained(initDir);
       loadStateDict(model, files.weights, files.layout);
+    } else if (options.identityFilm ?? true) {
+      setIdentityFilm(model);
     }
     const tokenizer = initDir !== undefined && (await exists(path.join(initDir, 'vocab.json'))) ? await loadTokenizer(initDir) : await loadTokenizer();
     const pipeline = new SamplePipeline(dataset, seed, {
@@ -181,6 +191,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       ...(options.negativeProb === undefined ? {} : { negativeProbability: options.negativeProb }),
       ...(options.templates === undefined ? {} : { templates: options.templates }),
       ...(options.order === undefined ? {} : { order: options.order }),
+      ...(options.crop === undefined ? {} : { crop: options.crop }),
     });
     let featureCache: FeatureCache | undefined;
     if (options.featureCache !== undefined) {
@@ -257,6 +268,14 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   }
 }
 
+/** film_mul(cond) = 1 for every prompt: FiLM starts as a plain shift by film_add(cond). */
+export function setIdentityFilm(model: CLIPSegForImageSegmentation): void {
+  for (const p of model.parameters()) {
+    if (p.key === 'decoder.film_mul.weight') p.assign(new Float32Array(p.size));
+    if (p.key === 'decoder.film_mul.bias') p.assign(new Float32Array(p.size).fill(1));
+  }
+}
+
 function barStarted(bar: cliProgress.SingleBar): boolean {
   return (bar as unknown as { isActive?: boolean }).isActive === true;
 }
@@ -320,6 +339,7 @@ export function registerTrain(program: Command): void {
     .option('--no-visual', 'text prompts only: no visual supports, no text/visual mixing')
     .option('--negative-prob <p>', 'probability of a negative sample (other phrase, empty mask)', number('--negative-prob', false))
     .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
+    .option('--no-crop', 'squash whole images (as evaluation does) instead of random square crops; un-augmented samples of one image then share a vision pass')
     .option('--order <mode>', "'shuffle' (seeded, per epoch) or 'sequential' (an image's phrases together, as CLIPSeg's loader)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (options: TrainCommandOptions & { json?: boolean }) => {

@@ -7,6 +7,7 @@
  * visual embeddings) is computed before the gradient tape, so the tape holds only the decoder. Full fine-tuning
  * (`fullFinetune`) moves the CLIP passes inside the tape and trains every parameter.
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, TrainingError } from '../errors.js';
 import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
@@ -34,7 +35,12 @@ export interface SegmentationTaskOptions {
 
 /** Host-side inputs of one micro-batch, turned into tensors by `toTensors`. */
 interface BatchTensors {
+  /** The distinct images of the batch, [U, 3, S, S] (samples of one image with the same crop share a row). */
   pixels: tf.Tensor4D;
+  /** Their values on the host, for the feature cache. */
+  pixelValues: Float32Array;
+  /** Row of `pixels` for each sample, [B]; undefined when every sample has its own image. */
+  imageRow?: tf.Tensor1D;
   labels: tf.Tensor3D;
   inputIds: tf.Tensor2D;
   attentionMask: tf.Tensor2D;
@@ -104,17 +110,19 @@ export class SegmentationTask implements TrainingTask {
       return {
         size,
         loss: () => {
-          const activations = this.model.visionActivations(t.pixels);
+          const activations = expand(this.model.visionActivations(t.pixels), t.imageRow);
           const cond = this.conditional(t);
           return bceWithLogits(this.model.decoder.forward(activations, cond).logits, t.labels);
         },
         dispose: () => disposeBatch(t),
       };
     }
-    const activations =
+    const unique =
       this.featureCache !== undefined
-        ? await this.featureCache.activations(batch.pixelValues, batch.batchSize, batch.size)
+        ? await this.featureCache.activations(t.pixelValues, t.pixels.shape[0], batch.size)
         : this.model.visionActivations(t.pixels);
+    const activations = expand(unique, t.imageRow);
+    if (activations !== unique) tf.dispose(unique);
     const cond = this.conditional(t);
     return {
       size,
@@ -159,8 +167,26 @@ export class SegmentationTask implements TrainingTask {
       support = tf.tensor4d(data, [valid.length, 3, s, s]);
       supportSelect = tf.tensor2d(select, [b, valid.length]);
     }
+    // Samples that show the same pixels (phrases of one image, un-augmented) share one vision pass.
+    const rowOf = new Map<string, number>();
+    const imageRow = new Int32Array(b);
+    const firsts: number[] = [];
+    for (let k = 0; k < b; k++) {
+      const key = createHash('sha1').update(bytesOf(batch.pixelValues.subarray(k * image, (k + 1) * image))).digest('hex');
+      let row = rowOf.get(key);
+      if (row === undefined) {
+        row = firsts.length;
+        rowOf.set(key, row);
+        firsts.push(k);
+      }
+      imageRow[k] = row;
+    }
+    const pixelValues = firsts.length === b ? batch.pixelValues : new Float32Array(firsts.length * image);
+    if (firsts.length < b) firsts.forEach((k, row) => pixelValues.set(batch.pixelValues.subarray(k * image, (k + 1) * image), row * image));
     return {
-      pixels: tf.tensor4d(batch.pixelValues, [b, 3, s, s]),
+      pixels: tf.tensor4d(pixelValues, [firsts.length, 3, s, s]),
+      pixelValues,
+      ...(firsts.length === b ? {} : { imageRow: tf.tensor1d(imageRow, 'int32') }),
       labels: tf.tensor3d(batch.labels, [b, s, s]),
       inputIds: tf.tensor2d(Int32Array.from(tokens.input_ids.flat()), [b, length], 'int32'),
       attentionMask: tf.tensor2d(Int32Array.from(tokens.attention_mask.flat()), [b, length], 'int32'),
@@ -171,8 +197,19 @@ export class SegmentationTask implements TrainingTask {
   }
 }
 
+/** Activations per distinct image, [U, T, D], to one row per sample, [B, T, D]. */
+function expand(activations: tf.Tensor3D[], imageRow: tf.Tensor1D | undefined): tf.Tensor3D[] {
+  if (imageRow === undefined) return activations;
+  return activations.map((a) => tf.gather(a, imageRow));
+}
+
+function bytesOf(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
 function disposeBatch(t: BatchTensors): void {
   tf.dispose([t.pixels, t.labels, t.inputIds, t.attentionMask, t.weights]);
   if (t.support !== undefined) t.support.dispose();
   if (t.supportSelect !== undefined) t.supportSelect.dispose();
+  if (t.imageRow !== undefined) t.imageRow.dispose();
 }
