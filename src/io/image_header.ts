@@ -4,6 +4,8 @@
  * buffer is allocated.
  */
 import { ImageDecodeError } from '../errors.js';
+import { readGifLayout } from './gif.js';
+import { readTiffSize } from './tiff.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'bmp' | 'gif' | 'tiff' | 'webp';
 
@@ -74,23 +76,15 @@ class Reader {
   }
 }
 
-interface TiffIfd0 {
-  readonly width?: number;
-  readonly height?: number;
-  readonly orientation: number;
-}
-
-/** Reads IFD0 of a TIFF structure (a TIFF file or an EXIF block) for size and orientation. */
-function readTiffIfd0(bytes: Uint8Array, source: string): TiffIfd0 {
+/** Reads the orientation from IFD0 of an EXIF block (a TIFF structure). */
+function exifIfd0Orientation(bytes: Uint8Array, source: string): number {
   const r0 = new Reader(bytes, source);
   const order = r0.u16(0);
-  if (order !== 0x4949 && order !== 0x4d4d) throw new ImageDecodeError(source, 'TIFF/EXIF block has no II/MM byte order mark');
+  if (order !== 0x4949 && order !== 0x4d4d) throw new ImageDecodeError(source, 'EXIF block has no II/MM byte order mark');
   const r = r0.withEndian(order === 0x4949);
-  if (r.u16(2) !== 42) throw new ImageDecodeError(source, 'TIFF/EXIF block has a bad magic number');
+  if (r.u16(2) !== 42) throw new ImageDecodeError(source, 'EXIF block has a bad magic number');
   const ifd = r.u32(4);
   const count = r.u16(ifd);
-  let width: number | undefined;
-  let height: number | undefined;
   let orientation = 1;
   for (let i = 0; i < count; i++) {
     const entry = ifd + 2 + i * 12;
@@ -98,19 +92,16 @@ function readTiffIfd0(bytes: Uint8Array, source: string): TiffIfd0 {
     const type = r.u16(entry + 2);
     // SHORT (3) values sit in the first two bytes of the value field, LONG (4) fill it.
     const value = type === 3 ? r.u16(entry + 8) : type === 4 ? r.u32(entry + 8) : undefined;
-    if (value === undefined) continue;
-    if (tag === 256) width = value;
-    else if (tag === 257) height = value;
-    else if (tag === ORIENTATION_TAG) orientation = value >= 1 && value <= 8 ? value : 1;
+    if (value !== undefined && tag === ORIENTATION_TAG) orientation = value >= 1 && value <= 8 ? value : 1;
   }
-  return { width, height, orientation };
+  return orientation;
 }
 
 /** EXIF payload as PIL stores it may start with "Exif\0\0"; PIL strips that prefix before parsing. */
 function orientationFromExif(payload: Uint8Array, source: string): number {
   const body = payload.length >= 6 && ascii(payload, 0, 6) === 'Exif\0\0' ? payload.subarray(6) : payload;
   try {
-    return readTiffIfd0(body, source).orientation;
+    return exifIfd0Orientation(body, source);
   } catch {
     // PIL ignores an unreadable EXIF block (no orientation); so does the loader.
     return 1;
@@ -221,15 +212,16 @@ function bmpHeader(bytes: Uint8Array, source: string): ImageHeader {
   return { format: 'bmp', width: Math.abs(width), height: Math.abs(height), grey: false, bitDepth: 8, orientation: 1 };
 }
 
+/** The size PIL gives a GIF: its logical screen grown to hold the first frame, which is what gets allocated. */
 function gifHeader(bytes: Uint8Array, source: string): ImageHeader {
-  const r = new Reader(bytes, source, true);
-  return { format: 'gif', width: r.u16(6), height: r.u16(8), grey: false, bitDepth: 8, orientation: 1 };
+  const { width, height } = readGifLayout(bytes, source);
+  return { format: 'gif', width, height, grey: false, bitDepth: 8, orientation: 1 };
 }
 
+/** IFD0 only: the decoder reads no other image (PIL's first frame). */
 function tiffHeader(bytes: Uint8Array, source: string): ImageHeader {
-  const ifd = readTiffIfd0(bytes, source);
-  if (ifd.width === undefined || ifd.height === undefined) throw new ImageDecodeError(source, 'TIFF has no image width/height tags');
-  return { format: 'tiff', width: ifd.width, height: ifd.height, grey: false, bitDepth: 8, orientation: ifd.orientation };
+  const { width, height, orientation } = readTiffSize(bytes, source);
+  return { format: 'tiff', width, height, grey: false, bitDepth: 8, orientation };
 }
 
 /** Parses the header of an encoded image. Unknown or unsupported formats are an ImageDecodeError. */

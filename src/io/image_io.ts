@@ -3,7 +3,8 @@
  *
  * `loadImage` reproduces what transformers' `load_image(path)` hands to the processor: PIL decoding, then
  * `ImageOps.exif_transpose`. JPEGs are decoded by libjpeg's algorithms (see jpeg.ts), which gives Pillow's pixels
- * exactly; jimp decodes the other formats (PNG, BMP, GIF, TIFF) and CMYK JPEGs (within 1-2 levels of Pillow).
+ * exactly; GIF and TIFF have strict decoders of their own (gif.ts, tiff.ts: the first frame, as PIL reads it); jimp
+ * decodes PNG, BMP and CMYK JPEGs (within 1-2 levels of Pillow).
  * Orientation is applied here by PIL's rule rather than by a decoder, and 16-bit PNG samples are reduced to 8 bits
  * the way PIL does (high byte for colour, clipping for 16-bit grey).
  */
@@ -16,8 +17,10 @@ import { FileFormatError, FileNotFoundError, ImageDecodeError, InvalidArgumentEr
 import { type Channels, type RawImage, applyExifOrientation, toRGBA, validateRawImage } from '../processor/image.js';
 import type { LegendFont } from '../processor/overlay.js';
 import { writeFileAtomic } from './atomic.js';
+import { decodeGif } from './gif.js';
 import { type ImageHeader, readImageHeader, stripJpegApp1 } from './image_header.js';
 import { decodeJpeg } from './jpeg.js';
+import { decodeTiff } from './tiff.js';
 
 export interface LoadImageOptions {
   /** Largest accepted width × height, checked from the file header before decoding. Default 50 million. */
@@ -85,18 +88,26 @@ export async function decodeImage(bytes: Uint8Array, source: string, options?: L
   const maxPixels = maxPixelsOf(options);
   const header = readImageHeader(bytes, source);
   checkPixelLimit(header.width, header.height, maxPixels, source);
-  const jpeg = header.format === 'jpeg' ? await decodeJpeg(bytes, source) : null;
-  const bitmap = jpeg ?? (await decodeWithJimp(bytes, source, header, maxPixels));
+  // JPEG, GIF and TIFF have decoders of their own; jimp decodes PNG and BMP.
+  const own =
+    header.format === 'jpeg'
+      ? await decodeJpeg(bytes, source)
+      : header.format === 'gif'
+        ? decodeGif(bytes, source)
+        : header.format === 'tiff'
+          ? decodeTiff(bytes, source)
+          : null;
+  const bitmap = own ?? (await decodeWithJimp(bytes, source, header, maxPixels));
   if (bitmap.width !== header.width || bitmap.height !== header.height || bitmap.data.length !== bitmap.width * bitmap.height * 4) {
     throw new ImageDecodeError(
       source,
       `decoded ${bitmap.width}x${bitmap.height} pixels but the header says ${header.width}x${header.height}`,
     );
   }
-  // The JPEG decoder's array is a fresh one, used as is; jimp's bitmap is copied.
+  // The own decoders' arrays are fresh ones, used as is; jimp's bitmap is copied.
   const rgba =
-    jpeg !== null
-      ? jpeg.data
+    own !== null
+      ? own.data
       : header.format === 'png' && header.bitDepth === 16
         ? reduce16(bitmap.data, header)
         : Uint8Array.from(bitmap.data);
