@@ -247,6 +247,123 @@ def write_decode_refs() -> None:
     (OUT / "decode_cases.json").write_text(json.dumps(cases, indent=1) + "\n")
 
 
+def tiff_bytes(
+    array: np.ndarray,
+    bits: int,
+    photometric: int,
+    extra: tuple[int, ...] = (),
+    big_endian: bool = False,
+    colormap: np.ndarray | None = None,
+    rows_per_strip: int | None = None,
+) -> bytes:
+    """An uncompressed TIFF written field by field, for sample layouts Pillow does not write ([H, W, S] samples)."""
+    order = ">" if big_endian else "<"
+    height, width, samples = array.shape
+    rows_per_strip = rows_per_strip or height
+    if bits >= 8:
+        rows = [array[y].astype(f"{order}u{bits // 8}").tobytes() for y in range(height)]
+    else:
+        # One sample per pixel, packed from the most significant bit, each row padded to a whole byte.
+        rows = [np.packbits(np.unpackbits(array[y, :, 0].astype(np.uint8)[:, None], axis=1)[:, 8 - bits :].reshape(-1)).tobytes() for y in range(height)]
+    strips = [b"".join(rows[y : y + rows_per_strip]) for y in range(0, height, rows_per_strip)]
+    entries: list[tuple[int, int, list[int]]] = [
+        (256, 4, [width]),
+        (257, 4, [height]),
+        (258, 3, [bits] * samples),
+        (259, 3, [1]),
+        (262, 3, [photometric]),
+        (273, 4, [0] * len(strips)),
+        (277, 3, [samples]),
+        (278, 4, [rows_per_strip]),
+        (279, 4, [len(strip) for strip in strips]),
+    ]
+    if colormap is not None:
+        entries.append((320, 3, [int(v) for v in colormap.T.reshape(-1)]))
+    if extra:
+        entries.append((338, 3, list(extra)))
+    data = bytearray(b"MM\0*" if big_endian else b"II*\0") + struct.pack(f"{order}I", 0)
+    offsets = []
+    for strip in strips:
+        offsets.append(len(data))
+        data += strip + b"\0" * (len(strip) & 1)
+    entries[5] = (273, 4, offsets)
+    ifd = len(data)
+    values_at = ifd + 2 + 12 * len(entries) + 4
+    table = bytearray(struct.pack(f"{order}H", len(entries)))
+    values = bytearray()
+    for tag, kind, items in entries:
+        packed = struct.pack(f"{order}{len(items)}{'H' if kind == 3 else 'I'}", *items)
+        if len(packed) <= 4:
+            field = packed.ljust(4, b"\0")
+        else:
+            field = struct.pack(f"{order}I", values_at + len(values))
+            values += packed
+        table += struct.pack(f"{order}HHI", tag, kind, len(items)) + field
+    data += table + struct.pack(f"{order}I", 0) + values
+    data[4:8] = struct.pack(f"{order}I", ifd)
+    return bytes(data)
+
+
+def write_variant_refs() -> None:
+    """TIFF sample layouts and compressions, and GIF variants, each with its load_image(...).convert("RGB")."""
+    out = OUT / "variants"
+    out.mkdir(exist_ok=True)
+    base = Image.fromarray(skimage.data.astronaut()).crop((140, 40, 340, 200)).resize((40, 24), Image.Resampling.BOX)
+    odd = base.crop((0, 0, 37, 24))
+    rng = np.random.default_rng(5)
+    tensors = {}
+    cases = []
+
+    def add(name: str) -> None:
+        tensors[f"variants/{name}"] = np.array(load_image(str(out / name)).convert("RGB"))
+        cases.append({"file": f"variants/{name}"})
+
+    pillow_tiffs = [
+        ("rgb_deflate.tif", base, {"compression": "tiff_adobe_deflate"}),
+        ("rgb_packbits.tif", base, {"compression": "packbits"}),
+        # Horizontal differencing (predictor 2) before LZW.
+        ("rgb_lzw_predictor.tif", base, {"compression": "tiff_lzw", "tiffinfo": {317: 2}}),
+        ("rgb_lzw_strips.tif", base, {"compression": "tiff_lzw", "strip_size": 1024}),
+        ("rgba_lzw.tif", base.convert("RGBA"), {"compression": "tiff_lzw"}),
+        ("la_deflate.tif", base.convert("LA"), {"compression": "tiff_deflate"}),
+        ("grey_packbits.tif", base.convert("L"), {"compression": "packbits"}),
+        ("palette_lzw.tif", base.quantize(32), {"compression": "tiff_lzw"}),
+        ("palette_alpha.tif", base.quantize(32).convert("PA"), {}),
+        ("bilevel.tif", odd.convert("1"), {}),
+        ("cmyk_lzw.tif", base.convert("CMYK"), {"compression": "tiff_lzw"}),
+        ("grey16_lzw_predictor.tif", Image.fromarray((np.array(base.convert("L"), dtype=np.uint16) * 3)), {"compression": "tiff_lzw", "tiffinfo": {317: 2}}),
+        ("grey16_be.tif", Image.fromarray((np.array(base.convert("L"), dtype=np.uint16) * 2)).convert("I;16B"), {}),
+    ]
+    for name, image, options in pillow_tiffs:
+        image.save(out / name, **options)
+        add(name)
+    rgb16 = np.array(base, dtype=np.uint16) * 257 + rng.integers(0, 257, size=(24, 40, 3)).astype(np.uint16)
+    alpha16 = rng.integers(0, 65536, size=(24, 40, 1)).astype(np.uint16)
+    grey = np.array(odd.convert("L"))[:, :, None]
+    palette = rng.integers(0, 65536, size=(16, 3)).astype(np.uint16)
+    written = [
+        ("rgb16_be_strips.tif", tiff_bytes(rgb16, 16, 2, big_endian=True, rows_per_strip=10)),
+        ("rgba16.tif", tiff_bytes(np.concatenate([rgb16, alpha16], axis=2), 16, 2, extra=(2,))),
+        # The fourth sample is unspecified data, which PIL ignores.
+        ("rgbx.tif", tiff_bytes(np.concatenate([np.array(base), rng.integers(0, 256, size=(24, 40, 1), dtype=np.uint8)], axis=2), 8, 2, extra=(0,))),
+        ("grey4_white_is_zero.tif", tiff_bytes(grey >> 4, 4, 0, rows_per_strip=7)),
+        ("grey2.tif", tiff_bytes(grey >> 6, 2, 1, big_endian=True)),
+        ("palette4.tif", tiff_bytes(grey >> 4, 4, 3, colormap=palette)),
+    ]
+    for name, data in written:
+        (out / name).write_bytes(data)
+        add(name)
+    base.quantize(16).save(out / "transparent.gif", transparency=3)
+    add("transparent.gif")
+    # An identity grey colour table: PIL reads the indices as grey levels.
+    base.convert("L").save(out / "grey.gif")
+    add("grey.gif")
+    base.quantize(4).save(out / "four_colours.gif", interlace=False)
+    add("four_colours.gif")
+    save_file(tensors, str(OUT / "decode_variants.safetensors"), metadata=VERSIONS)
+    (OUT / "decode_variants.json").write_text(json.dumps(cases, indent=1) + "\n")
+
+
 def write_postprocess_refs() -> None:
     torch.manual_seed(0)
     logits = torch.randn(2, 44, 44) * 4
@@ -373,6 +490,7 @@ def main() -> None:
     write_processor_refs()
     write_resize_refs()
     write_decode_refs()
+    write_variant_refs()
     write_postprocess_refs()
     write_visual_prompt_refs()
     write_colormaps()
