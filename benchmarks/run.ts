@@ -2,7 +2,7 @@
  * The benchmark: clipseg-tfjs, PyTorch (transformers) and transformers.js on the same random-weight
  * CIDAS/clipseg-rd64-refined model, each case of each implementation in its own process, one after another.
  *
- *   npm run bench -- [--quick] [--json FILE] [--readme] [--impl a,b] [--case a,b] [--wasm-threads N]
+ *   npm run bench -- [--quick] [--json FILE] [--readme] [--impl a,b] [--case a,b] [--wasm-threads N] [--runs N] [--warmup N]
  *
  * Needs `benchmarks/models/` from `tools/reference/gen_bench_model.py`. A side that cannot run says why in one
  * line and the others still report.
@@ -26,6 +26,8 @@ interface Options {
   impl: ImplName[];
   case: CaseName[];
   wasmThreads: number;
+  runs?: number;
+  warmup?: number;
 }
 
 function listOption<T extends string>(allowed: readonly T[], name: string) {
@@ -37,6 +39,14 @@ function listOption<T extends string>(allowed: readonly T[], name: string) {
       }
     }
     return items as T[];
+  };
+}
+
+function count(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`--${name}: expected an integer >= ${min}, got '${value}'`);
+    return n;
   };
 }
 
@@ -57,6 +67,8 @@ function parseOptions(argv: readonly string[]): Options {
         })
         .default(0),
     )
+    .addOption(new Option('--runs <n>', 'timed runs per case (overrides the mode)').argParser(count('runs', 1)))
+    .addOption(new Option('--warmup <n>', 'warm-up runs per case (overrides the mode)').argParser(count('warmup', 0)))
     .exitOverride();
   program.parse(argv, { from: 'user' });
   return program.opts() as Options;
@@ -125,7 +137,8 @@ function sideCommand(impl: ImplName, python: string | undefined): { command: str
 }
 
 async function runSideCase(impl: ImplName, name: CaseName, options: Options, python: string | undefined): Promise<SideResult> {
-  const plan = runPlan(name, options.quick);
+  const mode = runPlan(name, options.quick);
+  const plan = { runs: options.runs ?? mode.runs, warmup: options.warmup ?? mode.warmup };
   const out = path.join(os.tmpdir(), `clipseg-bench-${process.pid}-${impl.replace(/\W/g, '')}-${name}.json`);
   const { command, script } = sideCommand(impl, python);
   const args = [...script, '--case', name, '--warmup', String(plan.warmup), '--runs', String(plan.runs), '--out', out];
@@ -178,7 +191,7 @@ async function main(): Promise<void> {
   const fullMachine = {
     ...machine,
     load_average_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    mode: options.quick ? 'quick' : 'full',
+    mode: `${options.quick ? 'quick' : 'full'}${options.runs !== undefined || options.warmup !== undefined ? ` (runs ${options.runs ?? 'default'}, warm-up ${options.warmup ?? 'default'})` : ''}`,
     wall_s: Math.round((performance.now() - started) / 100) / 10,
     implementations: sideDetails(results),
     ...(options.wasmThreads > 0 ? { tfjs_wasm_threads: options.wasmThreads } : {}),

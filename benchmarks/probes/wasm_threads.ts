@@ -50,22 +50,25 @@ function kernels(): { variants: Variant[]; dispose: () => void } {
   return { variants, dispose: () => tf.dispose([x, hidden, w, w1, w2, b, b1, qh, kT, scores]) };
 }
 
-async function modelForwardMs(rounds: number): Promise<number | undefined> {
+/** Median forward time and the logits' sum (the same input in every configuration, to compare the values). */
+async function modelForward(rounds: number): Promise<{ ms: number; logitsSum: number } | undefined> {
   if (!existsSync(MODEL_DIR)) return undefined;
   const model = await loadModelFolder(MODEL_DIR);
-  const pixelValues = tf.randomNormal([1, 3, 352, 352]) as tf.Tensor4D;
+  const pixelValues = tf.randomNormal([1, 3, 352, 352], 0, 1, 'float32', 7) as tf.Tensor4D;
   const inputIds = tf.tensor2d([[49406, 320, 2368, 49407]], [1, 4], 'int32');
   const samples: number[] = [];
+  let logitsSum = 0;
   for (let i = 0; i <= rounds; i++) {
     const start = performance.now();
     const out = model.forward({ pixelValues, inputIds }, { computePooled: false });
-    await out.logits.data();
+    const logits = await out.logits.data();
     if (i > 0) samples.push(performance.now() - start);
+    logitsSum = (logits as Float32Array).reduce((a, b) => a + b, 0);
     tf.dispose(tensorsIn(out));
   }
   model.dispose();
   tf.dispose([pixelValues, inputIds]);
-  return samples.sort((a, b) => a - b)[samples.length >> 1];
+  return { ms: samples.sort((a, b) => a - b)[samples.length >> 1]!, logitsSum };
 }
 
 async function child(config: string, rounds: number): Promise<void> {
@@ -74,8 +77,8 @@ async function child(config: string, rounds: number): Promise<void> {
   const { variants, dispose } = kernels();
   const timings = await timeInterleaved(variants, rounds);
   dispose();
-  const model = await modelForwardMs(Math.max(2, rounds >> 1));
-  process.stdout.write(`${JSON.stringify({ config, threads: actual, timings, model_ms: model })}\n`);
+  const model = await modelForward(Math.max(2, rounds >> 1));
+  process.stdout.write(`${JSON.stringify({ config, threads: actual, timings, model_ms: model?.ms, logits_sum: model?.logitsSum })}\n`);
 }
 
 interface ChildReport {
@@ -83,6 +86,7 @@ interface ChildReport {
   threads: number;
   timings: { name: string; median_ms: number }[];
   model_ms?: number;
+  logits_sum?: number;
 }
 
 function parent(rounds: number): void {
@@ -107,6 +111,7 @@ function parent(rounds: number): void {
   }
   if (reports.some((r) => r.model_ms !== undefined)) {
     lines.push(`| model forward, 1 image 1 prompt, logits only | ${reports.map((r) => r.model_ms?.toFixed(0) ?? '–').join(' | ')} |`);
+    lines.push(`| sum of those logits (same input everywhere) | ${reports.map((r) => r.logits_sum?.toFixed(3) ?? '–').join(' | ')} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
