@@ -12,6 +12,7 @@ import { FileFormatError, FileNotFoundError, InvalidArgumentError, NetworkError 
 import { hubCacheDir, hubEndpoint, hubFile, hubOffline, isHubRepoId, repoCacheFolder } from '../src/io/hub.js';
 import { readPretrained } from '../src/io/pretrained.js';
 import { createProgress, formatBytes, progressEnabled } from '../src/io/progress.js';
+import { convertCheckpoint } from '../weights-converter/index.js';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
 import { disposeOutput } from '../src/models/tidy.js';
 import { CLIPSegProcessor } from '../src/processor/processor.js';
@@ -324,4 +325,26 @@ test('progress bars draw only on terminals, in human sizes, and clear themselves
   assert.equal(progressEnabled({}), process.stderr.isTTY === true);
   assert.equal(progressEnabled({ HF_HUB_DISABLE_PROGRESS_BARS: '1' }), false);
   assert.deepEqual([0, 1023, 1024, 1536 * 1024, 603047096, 3 * 2 ** 40].map(formatBytes), ['0 B', '1023 B', '1.0 kB', '1.5 MB', '575.1 MB', '3.0 TB']);
+});
+
+test('convert takes a hub id: the repo is fetched into the cache, then converted like a local folder', async () => {
+  await useBackend('wasm');
+  const cacheDir = await tempCache();
+  const out = path.join(cacheDir, 'converted');
+  const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_CACHE: process.env.HF_HUB_CACHE, HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE };
+  try {
+    process.env.HF_ENDPOINT = endpoint;
+    process.env.HF_HUB_CACHE = cacheDir;
+    delete process.env.HF_HUB_OFFLINE;
+    const summary = await convertCheckpoint(`${BIN_REPO}@main`, out, { progress: false });
+    assert.equal(summary.input, 'hf');
+    assert.ok(await fs.stat(path.join(repoCacheFolder(BIN_REPO, cacheDir), 'snapshots', BIN_COMMIT, 'pytorch_model.bin')));
+    await assertLoadsLikeTransformers(out);
+    await assert.rejects(convertCheckpoint('test-org/no-such-repo', path.join(cacheDir, 'none'), { progress: false }), FileNotFoundError);
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
 });

@@ -15,7 +15,7 @@ import { CLIPSegConfig } from '../src/config/index.js';
 import { CheckpointKeyError, ConfigError, formatShape, InvalidArgumentError, UnsupportedError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from '../src/io/model_files.js';
-import { openWeights, type TensorReader } from '../src/io/pretrained.js';
+import { openWeights, resolvePretrainedFolder, type TensorReader } from '../src/io/pretrained.js';
 import { createProgress } from '../src/io/progress.js';
 import { type DType, floatToHalf, type WriteTensor, writeSafetensors } from '../src/io/safetensors.js';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
@@ -24,6 +24,7 @@ import { isBufferKey } from '../src/models/state_dict.js';
 import { inferConfigJson, mergeConfigJson } from './infer_config.js';
 import { looksLikeClipBackbone, looksOriginal, mapClipKey, mapDecoderKey, type OriginalMapping } from './original_keys.js';
 import { type ProcessorFilesResult, writeProcessorFiles } from './processor_files.js';
+import { exists, isDirectory } from '../src/io/fs_checks.js';
 
 type Json = Record<string, unknown>;
 
@@ -79,13 +80,6 @@ const MAX_LISTED = 20;
 function pending(reader: TensorReader, key: string): PendingTensor {
   const { dtype, shape } = reader.info(key);
   return { shape, dtype, origin: `${reader.source}: ${key}`, read: () => reader.getFloat32(key) };
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 }
 
 async function readSource(src: string, options: ConvertOptions): Promise<SourceTensors> {
@@ -237,7 +231,9 @@ export async function convertCheckpoint(src: string, out: string, options: Conve
   if (options.config !== undefined && (typeof options.config !== 'object' || options.config === null || Array.isArray(options.config))) {
     throw new InvalidArgumentError('config: expected an object of config.json values');
   }
-  const source = await readSource(src, options);
+  // A hub id (`CIDAS/clipseg-rd64-refined[@rev]`) is fetched into the Hugging Face cache first; files and folders are used as they are.
+  const local = (await exists(src)) ? src : await resolvePretrainedFolder(src, { files: 'all' });
+  const source = await readSource(local, options);
   const config = await resolveConfig(source, options.config);
   const order = checkAgainstModel(config, source);
 

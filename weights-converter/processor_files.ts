@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../src/io/atomic.js';
 import { PREPROCESSOR_FILE, TOKENIZER_FILES } from '../src/io/pretrained.js';
 import { defaultBpePath } from '../src/io/tokenizer_files.js';
 import { clipVocabularyFromBpeGz } from '../src/processor/default_vocab.js';
+import { isFile } from '../src/io/fs_checks.js';
 
 const ADDED_TOKEN = { lstrip: false, normalized: true, rstrip: false, single_word: false };
 
@@ -87,13 +88,6 @@ export function standardTokenizerFiles(): Promise<TokenizerFiles> {
   return standard;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.stat(file).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-}
-
 export interface ProcessorFilesResult {
   /** Files copied from the source folder. */
   copied: string[];
@@ -108,12 +102,12 @@ export interface ProcessorFilesResult {
 export async function writeProcessorFiles(out: string, from?: string): Promise<ProcessorFilesResult> {
   const result: ProcessorFilesResult = { copied: [], generated: [] };
   const copy = async (name: string): Promise<boolean> => {
-    if (from === undefined || path.resolve(from) === path.resolve(out) || !(await exists(path.join(from, name)))) return false;
+    if (from === undefined || path.resolve(from) === path.resolve(out) || !(await isFile(path.join(from, name)))) return false;
     await writeFileAtomic(path.join(out, name), await fs.readFile(path.join(from, name)));
     result.copied.push(name);
     return true;
   };
-  const present = async (name: string): Promise<boolean> => from !== undefined && exists(path.join(from, name));
+  const present = async (name: string): Promise<boolean> => from !== undefined && isFile(path.join(from, name));
   await fs.mkdir(out, { recursive: true });
   if (!(await copy(PREPROCESSOR_FILE)) && !(await present(PREPROCESSOR_FILE))) {
     await writeFileAtomic(path.join(out, PREPROCESSOR_FILE), pythonJson(STANDARD_PREPROCESSOR_CONFIG));

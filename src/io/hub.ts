@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError, NetworkError } from '../errors.js';
 import { temporaryPathFor, writeFileAtomic } from './atomic.js';
 import { createProgress } from './progress.js';
+import { exists } from './fs_checks.js';
 
 export interface HubOptions {
   /** Branch, tag or commit hash (default `main`). */
@@ -106,13 +107,6 @@ function resolveOptions(repoId: string, options: HubOptions): Resolved {
     token: options.token ?? (process.env.HF_TOKEN || undefined),
     progress: options.progress,
   };
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** What the cache alone says about a file: its path, `absent` (a `.no_exist` marker), or nothing. */

@@ -15,26 +15,10 @@ import { type PretrainedFiles, registerPretrainedLoader } from '../models/pretra
 import { loadStateDict, stateDict } from '../models/state_dict.js';
 import { writeFileAtomic } from './atomic.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { exists, isDirectory } from './fs_checks.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
-
-async function isDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await fs.stat(dir)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Reads a folder's config and opens its weights, without building a model. */
 export async function readModelFolder(dir: string): Promise<PretrainedFiles> {

@@ -18,6 +18,7 @@ import { type HubOptions, hubFile, isHubRepoId } from './hub.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './model_files.js';
 import { type DType, readSafetensors } from './safetensors.js';
 import { readTorchCheckpoint } from './torch_checkpoint.js';
+import { exists, isDirectory } from './fs_checks.js';
 
 export const SHARDED_SAFETENSORS_INDEX = 'model.safetensors.index.json';
 export const PYTORCH_WEIGHTS = 'pytorch_model.bin';
@@ -83,20 +84,6 @@ class Weights implements TensorReader {
     if (owner === undefined) throw new FileFormatError(this.source, `no tensor named '${key}'`);
     return owner;
   }
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function openFile(file: string): Promise<{ reader: TensorReader; metadata: Readonly<Record<string, string>> }> {
