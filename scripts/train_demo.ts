@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '2400' },
     images: { type: 'string', default: '1000' },
     lr: { type: 'string', default: '3e-3' },
+    config: { type: 'string', default: 'demo' },
     resume: { type: 'boolean', default: false },
   },
 });
@@ -48,7 +49,8 @@ const images = Number(args.images);
 const lr = Number(args.lr);
 const preset = trainingPreset('demo');
 const settings = {
-  config: 'demo',
+  config: args.config,
+  imageSize: preset.imageSize,
   steps,
   batchSize: 16,
   accumulate: 1,
@@ -98,6 +100,16 @@ await writeSafetensors(path.join(args.out, 'model.safetensors'), tensors, { ...S
 await writeFileAtomic(path.join(args.out, 'config.json'), model.config.toJSONString());
 await writeFileAtomic(path.join(args.out, 'preprocessor_config.json'), `${JSON.stringify(preprocessorConfig(preset.imageSize), null, 2)}\n`);
 await fs.copyFile(path.join(run, 'loss.png'), path.join(args.out, 'loss.png'));
+const c = model.config;
+const architecture = {
+  image_size: preset.imageSize,
+  patch_size: c.vision_config.patch_size,
+  vision: `width ${c.vision_config.hidden_size} x ${c.vision_config.num_hidden_layers} layers`,
+  text: `width ${c.text_config.hidden_size} x ${c.text_config.num_hidden_layers} layers`,
+  projection_dim: c.projection_dim,
+  reduce_dim: c.reduce_dim,
+  extract_layers: c.extract_layers,
+};
 model.dispose();
 
 // Evaluate exactly what ships.
@@ -110,7 +122,7 @@ shipped.dispose();
 
 const weightsBytes = (await fs.stat(path.join(args.out, 'model.safetensors'))).size;
 const report = {
-  model: { preset: 'demo', parameters: trained.parameters.total, image_size: preset.imageSize, weights: 'float16', weights_bytes: weightsBytes },
+  model: { config: args.config, ...architecture, parameters: trained.parameters.total, weights: 'float16', weights_bytes: weightsBytes },
   data: { generator: 'makeSynthetic', ...dataset, splits: summary.images, tasks: summary.tasks },
   training: { ...settings, final_loss: trained.finalLoss, seconds: Math.round(trainSeconds), backend: tf.getBackend() },
   evaluation: {
@@ -160,8 +172,8 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '',
     '## Model',
     '',
-    `- Architecture: the \`demo\` training preset (\`src/train/presets.ts\`): ${r.model.image_size} px inputs, patch 12, vision width 64 x 4 layers,`,
-    '  text width 48 x 2 layers over the full CLIP vocabulary, projection 64, decoder reduce_dim 48 reading vision layers [1, 2, 3].',
+    `- Architecture: the \`${r.model.config}\` training preset (\`src/train/presets.ts\`): ${r.model.image_size} px inputs, patch ${r.model.patch_size}, vision ${r.model.vision},`,
+    `  text ${r.model.text} over the full CLIP vocabulary, projection ${r.model.projection_dim}, decoder reduce_dim ${r.model.reduce_dim} reading vision layers [${r.model.extract_layers.join(', ')}].`,
     `- ${r.model.parameters.toLocaleString('en-US')} parameters, stored as float16 (\`model.safetensors\`, ${(r.model.weights_bytes / 1e6).toFixed(2)} MB, tfjs layout).`,
     '- Tokenizer: no tokenizer files here; loaders fall back to the shipped CLIP vocabulary (`assets/clip/bpe_simple_vocab_16e6.txt.gz`),',
     '  identical to the CIDAS tokenizer.',

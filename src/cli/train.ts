@@ -61,9 +61,10 @@ export interface TrainCommandOptions {
   /** Sample order: 'shuffle' (a seeded permutation per epoch) or 'sequential' (file order: an image's phrases together, as CLIPSeg's loader). */
   order?: 'shuffle' | 'sequential';
   /**
-   * Start FiLM as the identity (film_mul weight 0, bias 1) when training from random initialisation (default true
-   * without --init). With the default init the scale film_mul(cond) is a random-signed vector per prompt, which
-   * scrambles the visual features until the bias is learnt; a pretrained text tower hides this, a random one does not.
+   * Start FiLM as the identity (film_mul(cond) = 1, film_add(cond) = 0) when training from random initialisation
+   * (default true without --init). With the default init the scale is a random-signed vector per prompt and the
+   * shift, shared by all tokens, outweighs the visual features, so the decoder sees scrambled, nearly uniform
+   * tokens until both are learnt; a pretrained text tower hides this, a random one does not.
    */
   identityFilm?: boolean;
   /** Draw a progress bar on stderr (default: when stderr is a terminal). */
@@ -268,11 +269,11 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   }
 }
 
-/** film_mul(cond) = 1 for every prompt: FiLM starts as a plain shift by film_add(cond). */
+/** film_mul(cond) = 1 and film_add(cond) = 0 for every prompt: the decoder starts from the visual features alone. */
 export function setIdentityFilm(model: CLIPSegForImageSegmentation): void {
   for (const p of model.parameters()) {
-    if (p.key === 'decoder.film_mul.weight') p.assign(new Float32Array(p.size));
     if (p.key === 'decoder.film_mul.bias') p.assign(new Float32Array(p.size).fill(1));
+    else if (p.key.startsWith('decoder.film_mul.') || p.key.startsWith('decoder.film_add.')) p.assign(new Float32Array(p.size));
   }
 }
 
