@@ -23,6 +23,9 @@ Writes test/fixtures/checkpoints/:
   malicious/           pickles that name posix.system / builtins.eval, in a torch zip, a legacy stream and raw
   processor_files.json SHA-256 and size of vocab.json / merges.txt as CLIPTokenizer.save_vocabulary writes the CLIP vocabulary
 
+Every file is byte-for-byte reproducible from any checkout path; the two TorchScript archives go through
+`save_torchscript`, which removes what torch.jit.save makes random or path-dependent.
+
 The installed transformers wheel does not ship convert_clipseg_original_pytorch_to_hf.py, so `convert_original`
 below restates its rules (renames, in_proj split into q/k/v, transposed projections, dropped `reduce.*` and
 `model.*` keys) with the current `clip.` prefix in place of the script's stale `clipseg.`. The generator proves them:
@@ -31,6 +34,7 @@ the tiny original model, run with its own forward, and the converted HF model mu
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -38,8 +42,10 @@ import pickle
 import shutil
 import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import save_file
@@ -171,6 +177,92 @@ def flatten_tensors(obj: object, prefix: str = "") -> dict[str, torch.Tensor]:
             out.update(flatten_tensors(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
     return {}
+
+
+class Record(NamedTuple):
+    """One zip entry as torch's writer lays it out: `raw` is the data as stored (deflated for `code/` sources)."""
+
+    name: str
+    method: int
+    crc: int
+    size: int
+    raw: bytes
+
+
+TORCH_ALIGNMENT = 64
+
+
+def torch_records(archive: bytes) -> list[Record]:
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        infos = z.infolist()
+        assert [i.header_offset for i in infos] == sorted(i.header_offset for i in infos), "central order != file order"
+        records = []
+        for info in infos:
+            h = info.header_offset
+            name_length, extra_length = struct.unpack("<HH", archive[h + 26:h + 30])
+            start = h + 30 + name_length + extra_length
+            records.append(Record(info.filename, info.compress_type, info.CRC, info.file_size,
+                                  archive[start:start + info.compress_size]))
+        return records
+
+
+def torch_archive(records: list[Record]) -> bytes:
+    """The bytes torch's PyTorchStreamWriter (miniz) writes for these records: zero timestamps, sizes in a data
+    descriptor after each non-empty record, an `FB` extra field padded with `Z` so that every record's data starts at
+    a multiple of 64, and zip64 end records. Small archives only (no zip64 per-entry fields)."""
+    out, central = bytearray(), bytearray()
+    for r in records:
+        assert len(r.raw) < 0xFFFFFFFF and len(out) < 0xFFFFFFFF
+        offset = len(out)
+        name = r.name.encode()
+        flags = 0x0808 if r.raw else 0x0800  # UTF-8 names; bit 3: crc and sizes follow the data
+        version = 20 if r.method == zipfile.ZIP_DEFLATED else 0
+        padding = -(offset + 30 + len(name) + 4) % TORCH_ALIGNMENT
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, r.method, 0, 0, 0, 0, 0, len(name), 4 + padding)
+        out += name + b"FB" + struct.pack("<H", padding) + b"Z" * padding + r.raw
+        if r.raw:
+            out += struct.pack("<IIII", 0x08074B50, r.crc, len(r.raw), r.size)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0, version, flags, r.method, 0, 0, r.crc, len(r.raw),
+                               r.size, len(name), 0, 0, 0, 0, 0, offset) + name
+    directory_offset, count = len(out), len(records)
+    out += central
+    record_offset = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 0x031E, 0x2D, 0, 0, count, count, len(central), directory_offset)
+    out += struct.pack("<IIQI", 0x07064B50, 0, record_offset, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), directory_offset, 0)
+    return bytes(out)
+
+
+def save_torchscript(module: torch.jit.ScriptModule, path: Path, example: tuple[torch.Tensor, ...]) -> None:
+    """torch.jit.save, reproducible from any checkout. torch writes a random `.data/serialization_id` and
+    `code/**.py.debug_pkl` source maps holding this script's absolute path. The source maps (optional for
+    torch.jit.load) are dropped and the id becomes a digest of the other records, in torch's own 40-digit form; every
+    other record keeps its bytes, order and place in torch's layout."""
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    written = buffer.getvalue()
+    records = torch_records(written)
+    assert torch_archive(records) == written, "torch's archive layout changed; torch_archive no longer matches it"
+    kept = [r for r in records if not r.name.endswith(".debug_pkl")]
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(io.BytesIO(written)) as z:
+        for r in kept:
+            if not r.name.endswith("/.data/serialization_id"):
+                content = z.read(r.name)
+                digest.update(struct.pack("<QQ", len(r.name), len(content)) + r.name.encode() + content)
+    high, low = struct.unpack("<QQ", digest.digest()[:16])
+    identifier = f"{high:020d}{low:020d}".encode()
+    kept = [r._replace(method=zipfile.ZIP_STORED, crc=zlib.crc32(identifier), size=len(identifier), raw=identifier)
+            if r.name.endswith("/.data/serialization_id") else r for r in kept]
+    assert sum(r.name.endswith("/.data/serialization_id") for r in kept) == 1
+    path.write_bytes(torch_archive(kept))
+    loaded = torch.jit.load(str(path))
+    expected, got = module.state_dict(), loaded.state_dict()
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    with torch.no_grad():
+        want, have = module(*example), loaded(*example)
+    want, have = (want, have) if isinstance(want, tuple) else ((want,), (have,))
+    assert len(want) == len(have) and all(torch.equal(a, b) for a, b in zip(want, have))
 
 
 def fresh(directory: Path) -> Path:
@@ -440,8 +532,8 @@ def generate_original() -> None:
     extract = [1, 2, 3]
     clip = TinyCLIP(embed, resolution, patch, width, 4, 12, 100, text_width, 2, heads).eval()
     randomize(clip, generator)
-    script = torch.jit.trace(clip, (torch.randn(1, 3, resolution, resolution), torch.tensor([[98, 5, 99]])))
-    torch.jit.save(script, str(directory / "clip-tiny.pt"))
+    example = (torch.randn(1, 3, resolution, resolution), torch.tensor([[98, 5, 99]]))
+    save_torchscript(torch.jit.trace(clip, example), directory / "clip-tiny.pt", example)
     clip_state = torch.jit.load(str(directory / "clip-tiny.pt")).state_dict()
 
     overrides = dict(text_config=dict(num_attention_heads=heads, bos_token_id=98, eos_token_id=99),
@@ -548,7 +640,8 @@ def generate_torch() -> None:
     save(directory / "variety.safetensors", flat)
     torch.manual_seed(32)
     module = Scripted().eval()
-    torch.jit.save(torch.jit.trace(module, torch.randn(1, 3)), str(directory / "script.pt"))
+    example = (torch.randn(1, 3),)
+    save_torchscript(torch.jit.trace(module, example), directory / "script.pt", example)
     save(directory / "script.safetensors", dict(module.state_dict()))
 
 
@@ -584,7 +677,6 @@ def generate_malicious() -> None:
 def generate_processor_digests() -> None:
     """SHA-256 of vocab.json and merges.txt as transformers' CLIPTokenizer.save_vocabulary writes them for the CLIP
     vocabulary (rebuilt from assets/clip/bpe_simple_vocab_16e6.txt.gz by gen_tokenizer.build_hf_files)."""
-    import hashlib
     import sys
     import tempfile
 
