@@ -40,6 +40,8 @@ export interface TrainCommandOptions {
   minLr?: number;
   warmup?: number;
   weightDecay?: number;
+  /** AdamW beta2 (default 0.999). */
+  beta2?: number;
   maxGradNorm?: number;
   seed?: number;
   resume?: boolean;
@@ -67,6 +69,11 @@ export interface TrainCommandOptions {
    * tokens until both are learnt; a pretrained text tower hides this, a random one does not.
    */
   identityFilm?: boolean;
+  /**
+   * From random initialisation, start the output bias at this logit (default -3, about 5 % foreground), so that the
+   * first steps do not spend themselves, and AdamW's second moments, on learning the foreground rate.
+   */
+  outputBias?: number;
   /** Draw a progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where notes (resume, warnings) go; default stderr. */
@@ -147,6 +154,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     ['--min-lr', options.minLr, false, 0],
     ['--warmup', options.warmup, true, 0],
     ['--weight-decay', options.weightDecay, false, 0],
+    ['--beta2', options.beta2, false, 0],
     ['--max-grad-norm', options.maxGradNorm, false, 0],
     ['--seed', options.seed, true, 0],
     ['--eval-every', options.evalEvery, true, 1],
@@ -182,8 +190,9 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     if (initDir !== undefined) {
       const files = await readPretrained(initDir);
       loadStateDict(model, files.weights, files.layout);
-    } else if (options.identityFilm ?? true) {
-      setIdentityFilm(model);
+    } else {
+      if (options.identityFilm ?? true) setIdentityFilm(model);
+      setOutputBias(model, options.outputBias ?? -3);
     }
     const tokenizer = initDir !== undefined && (await exists(path.join(initDir, 'vocab.json'))) ? await loadTokenizer(initDir) : await loadTokenizer();
     const pipeline = new SamplePipeline(dataset, seed, {
@@ -224,6 +233,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
           minLr: options.minLr ?? Math.min(defaults?.minLr ?? 1e-4, options.lr ?? Number.POSITIVE_INFINITY),
           warmupSteps: options.warmup ?? defaults?.warmupSteps ?? 0,
           weightDecay: options.weightDecay ?? defaults?.weightDecay ?? 0.01,
+          beta2: options.beta2 ?? 0.999,
           maxGradNorm: options.maxGradNorm ?? 0,
           seed,
           checkpointEvery: options.checkpointEvery ?? defaults?.checkpointEvery ?? 1000,
@@ -277,6 +287,12 @@ export function setIdentityFilm(model: CLIPSegForImageSegmentation): void {
   }
 }
 
+/** Sets the bias of the head's last transposed convolution (`.bias` of the plain head, `.4.bias` of the refined one). */
+export function setOutputBias(model: CLIPSegForImageSegmentation, logit: number): void {
+  const key = model.config.use_complex_transposed_convolution ? 'decoder.transposed_convolution.4.bias' : 'decoder.transposed_convolution.bias';
+  for (const p of model.parameters()) if (p.key === key) p.assign(new Float32Array(p.size).fill(logit));
+}
+
 function barStarted(bar: cliProgress.SingleBar): boolean {
   return (bar as unknown as { isActive?: boolean }).isActive === true;
 }
@@ -326,6 +342,7 @@ export function registerTrain(program: Command): void {
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule', number('--min-lr', false))
     .option('--warmup <n>', 'linear warm-up steps', number('--warmup', true))
     .option('--weight-decay <wd>', 'AdamW weight decay on weights of rank >= 2', number('--weight-decay', false))
+    .option('--beta2 <b>', 'AdamW second-moment decay (default 0.999)', number('--beta2', false))
     .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', number('--max-grad-norm', false))
     .option('--seed <n>', 'seed of the initialisation and the data order; a run repeats exactly', number('--seed', true))
     .option('--resume', 'continue from the latest checkpoint in OUT/checkpoints')

@@ -52,6 +52,8 @@ export interface TrainerOptions {
   minLr: number;
   warmupSteps?: number;
   weightDecay?: number;
+  /** AdamW's second-moment decay (default 0.999, torch's). */
+  beta2?: number;
   /** Clip the global gradient norm to this value (torch `clip_grad_norm_`); 0 or undefined disables it. */
   maxGradNorm?: number;
   seed: number;
@@ -92,7 +94,7 @@ export interface TrainResult {
 }
 
 /** Settings that must be unchanged for a resumed run to continue the same trajectory. */
-const RESUME_KEYS = ['steps', 'batchSize', 'accumulate', 'lr', 'minLr', 'warmupSteps', 'weightDecay', 'maxGradNorm', 'seed'] as const;
+const RESUME_KEYS = ['steps', 'batchSize', 'accumulate', 'lr', 'minLr', 'warmupSteps', 'weightDecay', 'beta2', 'maxGradNorm', 'seed'] as const;
 
 function checkPositiveInt(name: string, value: number): void {
   if (!Number.isInteger(value) || value <= 0) throw new InvalidArgumentError(`${name}: expected a positive integer, got ${value}`);
@@ -109,6 +111,7 @@ export async function train(task: TrainingTask, options: TrainerOptions): Promis
     minLr: options.minLr,
     warmupSteps: options.warmupSteps ?? 0,
     weightDecay: options.weightDecay ?? 0.01,
+    beta2: options.beta2 ?? 0.999,
     maxGradNorm: options.maxGradNorm ?? 0,
     seed: options.seed,
   };
@@ -117,7 +120,7 @@ export async function train(task: TrainingTask, options: TrainerOptions): Promis
   if (params.size === 0) throw new InvalidArgumentError('task: no trainable parameters');
   const keyOfVariable = new Map([...params].map(([key, v]) => [v.name, key]));
   const varList = [...params.values()];
-  const optimizer = new AdamW(params, { weightDecay: settings.weightDecay });
+  const optimizer = new AdamW(params, { weightDecay: settings.weightDecay, beta2: settings.beta2 });
   const checkpointDir = path.join(options.outDir, 'checkpoints');
   const logPath = path.join(options.outDir, 'log.jsonl');
   await fs.mkdir(options.outDir, { recursive: true });
