@@ -208,7 +208,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     `- All parameters trained from scratch (seed ${r.training.seed}), FiLM initialised as the identity; raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts.`,
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
-    `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores, shared with other jobs while it ran). Loss curve: \`loss.png\`.`,
+    `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`.`,
     '',
     '## Reproduce',
     '',
