@@ -57,7 +57,7 @@ const settings = {
   accumulate: 1,
   lr,
   minLr: 1e-4,
-  warmup: 100,
+  warmup: Math.min(100, Math.floor(steps / 4)),
   weightDecay: 0.01,
   beta2: Number(args.beta2),
   maxGradNorm: 1,
@@ -106,8 +106,8 @@ const c = model.config;
 const architecture = {
   image_size: preset.imageSize,
   patch_size: c.vision_config.patch_size,
-  vision: `width ${c.vision_config.hidden_size} x ${c.vision_config.num_hidden_layers} layers`,
-  text: `width ${c.text_config.hidden_size} x ${c.text_config.num_hidden_layers} layers`,
+  vision: `width ${c.vision_config.hidden_size} x ${layers(c.vision_config.num_hidden_layers)}`,
+  text: `width ${c.text_config.hidden_size} x ${layers(c.text_config.num_hidden_layers)}`,
   projection_dim: c.projection_dim,
   reduce_dim: c.reduce_dim,
   extract_layers: c.extract_layers,
@@ -145,6 +145,10 @@ await writeFileAtomic(path.join(args.out, 'report.json'), `${JSON.stringify(repo
 await writeFileAtomic(path.join(args.out, 'REPORT.md'), renderReport(report, result));
 process.stdout.write(`demo model written to ${args.out}: test mIoU ${result.miou.toFixed(3)}, IoU_FG ${result.fgiou.toFixed(3)}, AP ${result.ap?.toFixed(3)}\n`);
 
+function layers(n: number): string {
+  return `${n} layer${n === 1 ? '' : 's'}`;
+}
+
 /** Training time from the run's log: each invocation's elapsed time, summed (a resumed run restarts the clock). */
 async function trainingSeconds(logFile: string): Promise<number> {
   let total = 0;
@@ -164,7 +168,7 @@ function pct(x: number | null | undefined): string {
 }
 
 function renderReport(r: typeof report, e: EvaluationResult): string {
-  const best = e.best as { miou?: { threshold: number; value: number }; fgiou?: { threshold: number; value: number } } | undefined;
+  const best = e.best as { miou?: number; miouThreshold?: number; fgiou?: number; fgiouThreshold?: number } | undefined;
   const lines = [
     '# Demo model',
     '',
@@ -187,7 +191,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
       : `This falls short of the project's target of mIoU >= 75 % for the demo model: the training budget (${r.training.steps} steps on a CPU) ends while the loss is still falling (\`loss.png\`); more steps (\`--steps\`) improve it.`,
     '',
     best?.miou !== undefined && best.fgiou !== undefined
-      ? `Best threshold on the test split (oracle, as the paper's Tables 8-9): mIoU ${pct(best.miou.value)} at t = ${best.miou.threshold.toFixed(2)}, IoU_FG ${pct(best.fgiou.value)} at t = ${best.fgiou.threshold.toFixed(2)}.`
+      ? `Best threshold on the test split (oracle, as the paper's Tables 8-9): mIoU ${pct(best.miou)} at t = ${best.miouThreshold?.toFixed(2)}, IoU_FG ${pct(best.fgiou)} at t = ${best.fgiouThreshold?.toFixed(2)}.`
       : '',
     '',
     '## Model',
@@ -204,8 +208,8 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '',
     '## Training',
     '',
-    `- ${r.training.steps} steps of batch ${r.training.batchSize}, AdamW (weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
-    `- All parameters trained from scratch (seed ${r.training.seed}), FiLM initialised as the identity; raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts.`,
+    `- ${r.training.steps} steps of batch ${r.training.batchSize}, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
+    `- All parameters trained from scratch (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts.`,
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
     `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`.`,
