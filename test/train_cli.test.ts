@@ -53,6 +53,18 @@ test('runTrain writes a loadable model folder, the JSONL log, the loss plot and 
   assert.equal(model.config.vision_config.image_size, 64);
   model.dispose();
 
+  // --init: fine-tune from that folder (its config and all its weights), decoder only by default.
+  const tuned = await runTrain({ data, out: path.join(root, 'tuned'), init: out, steps: 2, batchSize: 2, checkpointEvery: 2, progress: false, note: () => undefined });
+  assert.equal(tuned.preset, undefined);
+  assert.ok(tuned.parameters.trained < tuned.parameters.total, 'CLIP stays frozen');
+  const initial = await loadModelFolder(out);
+  const result = await loadModelFolder(path.join(root, 'tuned'));
+  const clipKey = 'clip.vision_model.encoder.layers.0.mlp.fc1.weight';
+  const find = (m: typeof initial) => m.namedParameters().find((p) => p.name === clipKey)!.variable.dataSync();
+  assert.deepEqual(find(result), find(initial), 'frozen CLIP weights come from --init unchanged');
+  initial.dispose();
+  result.dispose();
+
   // Extending is not resuming (the schedule would change), but resuming a finished run is a no-op that keeps the model.
   const again = await runTrain({ ...options, resume: true });
   assert.equal(again.startStep, 4);
