@@ -59,23 +59,21 @@ async function main(): Promise<void> {
   for (const k of info.kernels) {
     if (k.totalBytesSnapshot > peak.bytes) peak = { bytes: k.totalBytesSnapshot, at: `${k.name} ${k.inputShapes.map((s) => `[${(s ?? []).join(',')}]`).join(' ')}` };
     if (k.name.endsWith('__op')) continue;
-    records.push({ name: k.name, inputShapes: k.inputShapes.map((s) => s ?? []), ms: Number(await k.kernelTimeMs), bytesAdded: k.bytesAdded });
+    records.push({ name: k.name, inputShapes: k.inputShapes.map((s) => s ?? []), ms: Number(await k.kernelTimeMs)});
   }
   const kernelMs = records.reduce((sum, r) => sum + r.ms, 0);
-  const allocatedMb = records.reduce((sum, r) => sum + (r.bytesAdded ?? 0), 0) / 2 ** 20;
   const threads = options.wasmThreads > 0 ? ` (threaded SIMD, ${options.wasmThreads} threads)` : '';
   process.stdout.write(
     [
       `Case ${options.case}, backend ${tf.getBackend()}${threads}: ${records.length} kernels, ` +
         `${kernelMs.toFixed(0)} ms in kernels, ${wallMs.toFixed(0)} ms wall under the profiler. Tensor bytes peak at ` +
-        `${(peak.bytes / 2 ** 20).toFixed(0)} MB (weights included), reached after ${peak.at}.`,
+        `${(peak.bytes / 2 ** 20).toFixed(0)} MB (weights included; tfjs counts each view, e.g. a reshape, as its own bytes), reached after ${peak.at}.`,
       '',
       renderGroups('kernel', groupKernels(records, (r) => r.name), kernelMs, options.top),
       '',
       renderGroups('kernel and input shapes', groupKernels(records, byShapeKey), kernelMs, options.top),
       '',
-      renderGroups('tensors created, by kernel', groupKernels(records, (r) => r.name, (r) => (r.bytesAdded ?? 0) / 2 ** 20), allocatedMb, options.top, 'MB'),
-      '',
+
     ].join('\n'),
   );
 }

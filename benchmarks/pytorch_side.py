@@ -2,7 +2,8 @@
 
 Inference runs in eval mode under no_grad, with the image repeated once per prompt as the HF model requires.
 The training step freezes CLIP and trains the decoder with AdamW, as the training recipe does.
-Speaks the contract of benchmarks/side_io.ts: --case NAME --warmup N --runs N --out FILE; writes one JSON result.
+Speaks the contract of benchmarks/side_io.ts: --case NAME --warmup N --runs N --out FILE [--torch-threads N];
+writes one JSON result.
 
 Run by benchmarks/run.ts; by hand: python benchmarks/pytorch_side.py --case segment_1x1 --out /tmp/r.json
 """
@@ -148,7 +149,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--wasm-threads", type=int, default=0, help="ignored (clipseg-tfjs only)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     args = parser.parse_args()
 
     try:
@@ -158,6 +159,8 @@ def main() -> None:
         write_result(args.out, {"impl": "pytorch", "case": args.case, "available": False,
                                 "reason": f"{sys.executable} cannot import torch/transformers ({err})"})
         return
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
 
     if args.case in SEGMENT_CASES:
         (e2e, model), extra = segment(args.case, args.warmup, args.runs)

@@ -2,7 +2,8 @@
  * The benchmark: clipseg-tfjs, PyTorch (transformers) and transformers.js on the same random-weight
  * CIDAS/clipseg-rd64-refined model, each case of each implementation in its own process, one after another.
  *
- *   npm run bench -- [--quick] [--json FILE] [--readme] [--impl a,b] [--case a,b] [--wasm-threads N] [--runs N] [--warmup N]
+ *   npm run bench -- [--quick] [--json FILE] [--readme] [--impl a,b] [--case a,b] [--wasm-threads N] [--torch-threads N]
+ *                    [--runs N] [--warmup N]
  *
  * Needs `benchmarks/models/` from `tools/reference/gen_bench_model.py`. A side that cannot run says why in one
  * line and the others still report.
@@ -28,6 +29,7 @@ interface Options {
   wasmThreads: number;
   runs?: number;
   warmup?: number;
+  torchThreads?: number;
 }
 
 function listOption<T extends string>(allowed: readonly T[], name: string) {
@@ -67,6 +69,7 @@ function parseOptions(argv: readonly string[]): Options {
         })
         .default(0),
     )
+    .addOption(new Option('--torch-threads <n>', "pytorch: torch.set_num_threads(n) (default: torch's own choice)").argParser(count('torch-threads', 1)))
     .addOption(new Option('--runs <n>', 'timed runs per case (overrides the mode)').argParser(count('runs', 1)))
     .addOption(new Option('--warmup <n>', 'warm-up runs per case (overrides the mode)').argParser(count('warmup', 0)))
     .exitOverride();
@@ -143,6 +146,7 @@ async function runSideCase(impl: ImplName, name: CaseName, options: Options, pyt
   const { command, script } = sideCommand(impl, python);
   const args = [...script, '--case', name, '--warmup', String(plan.warmup), '--runs', String(plan.runs), '--out', out];
   if (impl === 'clipseg-tfjs') args.push('--wasm-threads', String(options.wasmThreads));
+  if (impl === 'pytorch' && options.torchThreads !== undefined) args.push('--torch-threads', String(options.torchThreads));
   const outcome = await runProcess(command, args, (options.quick ? 8 : 30) * 60_000);
   try {
     const text = await fs.readFile(out, 'utf8');
@@ -195,6 +199,7 @@ async function main(): Promise<void> {
     wall_s: Math.round((performance.now() - started) / 100) / 10,
     implementations: sideDetails(results),
     ...(options.wasmThreads > 0 ? { tfjs_wasm_threads: options.wasmThreads } : {}),
+    ...(options.torchThreads !== undefined ? { torch_threads: options.torchThreads } : {}),
   };
   const report = buildReport(fullMachine, results, TRAIN_BATCH_SIZE);
   const tables = renderTables(report);
