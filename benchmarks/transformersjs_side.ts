@@ -1,6 +1,7 @@
 /**
- * The transformers.js side: `@huggingface/transformers` (an optional dependency) running the ONNX export of the
- * benchmark model on onnxruntime-node's CPU provider. One image is broadcast to N prompts, as its graph allows.
+ * The transformers.js side: `@huggingface/transformers` (installed on demand, see the README) running the ONNX
+ * export of the benchmark model on onnxruntime-node's CPU provider. One image is broadcast to N prompts, as its
+ * graph allows.
  * transformers.js has no training API, so `train_step_b8` reports itself unavailable.
  */
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { type SideArgs, parseSideArgs, peakRssMb, runSide, seconds, timeRuns, wr
 const PACKAGE = '@huggingface/transformers';
 const MODEL_NAME = path.basename(MODEL_DIR);
 
-/** The part of the transformers.js API used here (the package is optional, so its types are not required). */
+/** The part of the transformers.js API used here (the package may be absent, so its types are not required). */
 interface TjsTensor {
   dims: number[];
   data: Float32Array;
@@ -40,7 +41,7 @@ async function importTransformers(): Promise<TjsModule | string> {
     return (await import(specifier)) as TjsModule;
   } catch (err) {
     const message = (err as Error).message.split('\n')[0];
-    return `${PACKAGE} is not installed or cannot load (${message}); install it with ONNXRUNTIME_NODE_INSTALL=skip npm install`;
+    return `${PACKAGE} is not installed or cannot load (${message}); install it with ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save ${PACKAGE}@4.3.1`;
   }
 }
 
