@@ -41,6 +41,7 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '3e-3' },
     beta2: { type: 'string', default: '0.98' },
     config: { type: 'string', default: 'demo' },
+    'decoder-only': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
   },
 });
@@ -68,6 +69,7 @@ const settings = {
   templates: 'none',
   negativeProb: 0.2,
   identityFilm: true,
+  fullFinetune: !args['decoder-only'],
 } satisfies Partial<TrainCommandOptions>;
 
 await tf.setBackend('wasm');
@@ -209,7 +211,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '## Training',
     '',
     `- ${r.training.steps} steps of batch ${r.training.batchSize}, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
-    `- All parameters trained from scratch (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts.`,
+    `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts.`,
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
     `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`.`,
