@@ -1,19 +1,21 @@
 /**
  * Segment a photo with text prompts and save a mask and a probability map per prompt, plus an overlay.
  *
- *   npx tsx examples/segment_text.ts [IMAGE] [MODEL] [OUT]
+ *   npx tsx examples/segment_text.ts [IMAGE] [MODEL] [OUT] [PROMPT...]
  *
- * Defaults: the example astronaut photo, the demo model shipped with the package (no download), `out/`.
+ * Defaults: the synthetic shapes picture and the demo model shipped with the package (no download; it knows only
+ * coloured shapes), `out/`. For photographs pass the published model, e.g. `CIDAS/clipseg-rd64-refined`, with
+ * your own prompts after it.
  * In your own project import from 'clipseg-tfjs' instead of '../src/index.js'.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ClipSeg, EXAMPLES_DIR, binaryMask, loadImage, loadLegendFont, overlayMasks, probabilityImage, savePng } from '../src/index.js';
 
-const imagePath = process.argv[2] ?? path.join(EXAMPLES_DIR, 'astronaut.png');
-const model = process.argv[3];
+const imagePath = process.argv[2] ?? path.join(EXAMPLES_DIR, 'shapes.jpg');
+const model = process.argv[3] || undefined; // '' also means the shipped demo model
 const out = process.argv[4] ?? 'out';
-const prompts = ['a face', 'a rocket', 'a flag'];
+const prompts = process.argv.length > 5 ? process.argv.slice(5) : ['blue triangle', 'yellow diamond', 'green circle'];
 
 const seg = await ClipSeg.fromPretrained(model);
 console.log(`model loaded on the ${seg.backend} backend`);
