@@ -1,0 +1,50 @@
+/**
+ * The README's main command: `clipseg segment` with no --model uses the shipped demo model, offline, and its masks
+ * land on the objects the prompts name (checked against the picture's own colours, not against stored outputs).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { loadImage } from '../src/io/image_io.js';
+
+const IMAGE = path.join('assets', 'examples', 'shapes.jpg');
+
+/** Share of a mask's pixels whose picture colour satisfies `isColour`. */
+function precision(mask: { data: Uint8Array; channels: number }, picture: { data: Uint8Array; channels: number }, isColour: (r: number, g: number, b: number) => boolean): number {
+  let inside = 0;
+  let hits = 0;
+  for (let i = 0; i * mask.channels < mask.data.length; i++) {
+    if (mask.data[i * mask.channels]! < 128) continue;
+    inside++;
+    const p = i * picture.channels;
+    if (isColour(picture.data[p]!, picture.data[p + 1]!, picture.data[p + 2]!)) hits++;
+  }
+  assert.ok(inside > 0, 'the mask is not empty');
+  return hits / inside;
+}
+
+test('segment without --model runs offline on the shipped demo model and finds the named shapes', async () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'clipseg-demo-'));
+  try {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'segment', IMAGE, '--prompt', 'blue triangle', '--prompt', 'yellow diamond', '--out', out, '--json'],
+      { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const summary = JSON.parse(run.stdout) as { model: string; images: { overlay: string; prompts: { prompt: string; mask: string }[] }[] };
+    assert.match(summary.model, /demo-model/);
+    const picture = await loadImage(IMAGE);
+    const [blue, yellow] = summary.images[0]!.prompts;
+    await loadImage(summary.images[0]!.overlay);
+    const isBlue = (r: number, g: number, b: number): boolean => b > 150 && r < 100 && g < 130;
+    const isYellow = (r: number, g: number, b: number): boolean => r > 180 && g > 160 && b < 120;
+    assert.ok(precision(await loadImage(blue!.mask), picture, isBlue) > 0.5, 'the blue-triangle mask lies mostly on blue pixels');
+    assert.ok(precision(await loadImage(yellow!.mask), picture, isYellow) > 0.5, 'the yellow-diamond mask lies mostly on yellow pixels');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
