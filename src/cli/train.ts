@@ -21,6 +21,7 @@ import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { loadStateDict } from '../models/state_dict.js';
 import { FeatureCache } from '../train/feature_cache.js';
 import { PhraseCutDataset } from '../train/phrasecut.js';
+import { STANDARD_PREPROCESSOR_CONFIG } from '../../weights-converter/processor_files.js';
 import { TRAINING_PRESET_NAMES, trainingPreset, type TrainingPreset } from '../train/presets.js';
 import { SamplePipeline } from '../train/sample_pipeline.js';
 import { SegmentationTask } from '../train/segmentation_task.js';
@@ -129,18 +130,7 @@ function checkOptional(name: string, value: number | undefined, integer: boolean
 
 /** The `preprocessor_config.json` of a model trained at `size` (the CIDAS file with the size changed). */
 export function preprocessorConfig(size: number): Record<string, unknown> {
-  return {
-    do_normalize: true,
-    do_rescale: true,
-    do_resize: true,
-    image_mean: [0.485, 0.456, 0.406],
-    image_processor_type: 'ViTImageProcessor',
-    image_std: [0.229, 0.224, 0.225],
-    processor_class: 'CLIPSegProcessor',
-    resample: 2,
-    rescale_factor: 0.00392156862745098,
-    size: { height: size, width: size },
-  };
+  return { ...STANDARD_PREPROCESSOR_CONFIG, size: { height: size, width: size } };
 }
 
 export async function runTrain(options: TrainCommandOptions): Promise<TrainSummary> {
