@@ -48,3 +48,22 @@ test('segment without --model runs offline on the shipped demo model and finds t
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('eval runs the demo model at its own input size (96 px, not 352) and reports the paper metrics', async () => {
+  const data = mkdtempSync(path.join(os.tmpdir(), 'clipseg-demo-eval-'));
+  try {
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8' });
+    const made = cli('make-synthetic', '--out', data, '--seed', '5', '--images', '8', '--size', '192');
+    assert.equal(made.status, 0, made.stderr);
+    const run = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--json');
+    assert.equal(run.status, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as Record<string, number>;
+    assert.ok(result.samples! > 0);
+    assert.equal(result.threshold, 0.3);
+    for (const key of ['miou', 'fgiou', 'ap']) assert.ok(result[key]! > 0 && result[key]! <= 1, `${key} = ${result[key]}`);
+    const forced = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--size', '100', '--json');
+    assert.notEqual(forced.status, 0, 'an input size that is not a multiple of the patch size is refused');
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,8 @@ import { InvalidArgumentError } from '../errors.js';
 import { type EvaluationResult, type Protocol, evaluate } from '../eval/evaluate.js';
 import { resolvePretrainedFolder } from '../io/pretrained.js';
 import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
-import { loadTokenizerFrom } from '../pipeline/sources.js';
+import { targetSize } from '../processor/image_processor.js';
+import { loadImageProcessorFrom, loadTokenizerFrom } from '../pipeline/sources.js';
 
 function number(name: string, integer: boolean): (value: string) => number {
   return (value) => {
@@ -45,17 +46,24 @@ export function registerEval(program: Command): void {
     .requiredOption('--data <dir>', 'PhraseCut folder (VGPhraseCut_v0 or its parent)')
     .option('--split <name>', "split: train, val, test, miniv or e.g. 'val_miniv'", 'test')
     .option('--threshold <t>', 'probability threshold', number('--threshold', false), 0.3)
-    .option('--protocol <name>', "'paper' (352 px, +1 smoothing, AP) or 'official' (original size, binary masks)", 'paper')
+    .option('--protocol <name>', "'paper' (squashed square input, +1 smoothing, AP) or 'official' (original size, binary masks)", 'paper')
+    .option('--size <px>', "model input side (default: the model's preprocessor_config.json, 352 for the CIDAS models)", number('--size', true))
     .option('--batch-size <n>', 'images per forward pass', number('--batch-size', true), 32)
     .option('--limit <n>', 'evaluate only the first n tasks', number('--limit', true))
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (options: { model: string; data: string; split: string; threshold: number; protocol: string; batchSize: number; limit?: number; json?: boolean }) => {
+    .action(async (options: { model: string; data: string; split: string; threshold: number; protocol: string; batchSize: number; limit?: number; size?: number; json?: boolean }) => {
       if (options.protocol !== 'paper' && options.protocol !== 'official') {
         throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
       }
       await selectBackend(process.env.CLIPSEG_BACKEND);
       const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
-      const [model, tokenizer] = await Promise.all([CLIPSegForImageSegmentation.fromPretrained(dir), loadTokenizerFrom(dir)]);
+      const [model, tokenizer, imageProcessor] = await Promise.all([
+        CLIPSegForImageSegmentation.fromPretrained(dir),
+        loadTokenizerFrom(dir),
+        loadImageProcessorFrom(dir),
+      ]);
+      // The model's own input size: a model trained at 96 px in 12 px patches cannot take the paper's 352.
+      const size = options.size ?? targetSize(imageProcessor.options.size, 352, 352).height;
       try {
         const result = await evaluate(model, options.data, {
           tokenizer,
@@ -63,6 +71,7 @@ export function registerEval(program: Command): void {
           threshold: options.threshold,
           protocol: options.protocol as Protocol,
           batchSize: options.batchSize,
+          size,
           ...(options.limit === undefined ? {} : { limit: options.limit }),
           onProgress: options.json
             ? undefined

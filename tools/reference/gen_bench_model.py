@@ -20,7 +20,6 @@ legacy bos 0 / eos 2). The vocabulary is the real CLIP BPE rebuilt from assets/c
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -34,28 +33,14 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 from transformers import CLIPSegConfig, CLIPSegForImageSegmentation, CLIPTokenizer, CLIPTokenizerFast
-from transformers.models.clip.tokenization_clip import bytes_to_unicode
+
+from gen_tokenizer import TOKENIZER_CONFIG, build_hf_files
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "models"
 MODEL = OUT / "clipseg-rd64-refined-random"
-GZ = ROOT / "assets" / "clip" / "bpe_simple_vocab_16e6.txt.gz"
-NUM_MERGES = 49152 - 256 - 2
 SEED = 20221104
 
-ADDED_TOKEN = {"lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
-TOKENIZER_CONFIG = {
-    "add_prefix_space": False,
-    "bos_token": {"__type": "AddedToken", "content": "<|startoftext|>", **ADDED_TOKEN},
-    "do_lower_case": True,
-    "eos_token": {"__type": "AddedToken", "content": "<|endoftext|>", **ADDED_TOKEN},
-    "errors": "replace",
-    "model_max_length": 77,
-    "pad_token": "<|endoftext|>",
-    "processor_class": "CLIPSegProcessor",
-    "tokenizer_class": "CLIPTokenizer",
-    "unk_token": {"__type": "AddedToken", "content": "<|endoftext|>", **ADDED_TOKEN},
-}
 PREPROCESSOR_CONFIG = {
     "do_normalize": True,
     "do_rescale": True,
@@ -88,13 +73,7 @@ def write_tokenizer(directory: Path) -> CLIPTokenizerFast:
     """The real CLIP vocabulary in HF's layout; the fast tokenizer's save adds tokenizer.json for transformers.js."""
     with tempfile.TemporaryDirectory() as work:
         raw = Path(work)
-        with gzip.open(GZ, "rt", encoding="utf-8") as f:
-            merges = f.read().split("\n")[1 : NUM_MERGES + 1]
-        symbols = list(bytes_to_unicode().values())
-        vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m.split(" ")) for m in merges]
-        vocab += ["<|startoftext|>", "<|endoftext|>"]
-        (raw / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False), "utf-8")
-        (raw / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", "utf-8")
+        build_hf_files(str(raw))
         slow = CLIPTokenizer(str(raw / "vocab.json"), str(raw / "merges.txt"))
         slow.save_pretrained(str(directory))
         fast = CLIPTokenizerFast.from_pretrained(str(directory))
