@@ -2,7 +2,7 @@
  * Look inside the model: capture intermediate activations by their Hugging Face module names during a normal
  * forward, then draw attention heatmaps over the image.
  *
- *   npx tsx examples/capture_activations.ts [IMAGE] [MODEL] [OUT]
+ *   npx tsx examples/capture_activations.ts [IMAGE] [MODEL] [OUT] [PROMPT]
  *
  * Keys are what a PyTorch forward hook on the same module sees: `<name>` (output), `<name>:input`,
  * `<name>:attn_weights` (attention probabilities). The FiLM-modulated tokens are the input of the decoder layer at
@@ -13,14 +13,15 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ClipSeg, EXAMPLES_DIR, HEATMAP_CAPTURES, computeHeatmaps, loadImage, renderHeatmap, savePng } from '../src/index.js';
 
-const imagePath = process.argv[2] ?? path.join(EXAMPLES_DIR, 'chelsea.jpg');
+const imagePath = process.argv[2] ?? path.join(EXAMPLES_DIR, 'shapes.jpg');
 const model = process.argv[3];
 const out = process.argv[4] ?? path.join('out', 'heatmaps');
+const prompt = process.argv[5] ?? 'yellow diamond';
 
 const seg = await ClipSeg.fromPretrained(model);
 try {
   const image = await loadImage(imagePath);
-  const { captures, logits, pixelValues, conditionalEmbeddings } = await seg.inspect(image, ['a cat'], {
+  const { captures, logits, pixelValues, conditionalEmbeddings } = await seg.inspect(image, [prompt], {
     capture: ['clip.vision_model.encoder.layers.*', 'decoder.reduces.*', 'decoder.layers.0:input', ...HEATMAP_CAPTURES],
   });
   for (const [name, tensor] of Object.entries(captures)) console.log(`${name.padEnd(62)} [${tensor.shape.join(', ')}]`);
