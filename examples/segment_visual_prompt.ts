@@ -7,8 +7,8 @@
  *
  * Defaults: in the example shapes picture, look for what the box marks (the blue triangle), and compare with the
  * text prompt naming it. The shipped demo model was trained with text prompts only, so there the image prompt runs
- * but finds little; with a published checkpoint (MODEL = CIDAS/clipseg-rd64-refined, converted or from the hub)
- * both prompts agree.
+ * but finds little; image prompts are meant for checkpoints trained with them, such as the published
+ * CIDAS/clipseg-rd64-refined (pass it as MODEL).
  */
 import * as path from 'node:path';
 import { ClipSeg, EXAMPLES_DIR, type PromptBox } from '../src/index.js';
