@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError, UnsupportedError } from '../errors.js';
 import type { ForwardContext } from './context.js';
+import { linearProduct } from './product.js';
 import type { Init, Parameter, ParameterScope } from './scope.js';
 
 export interface Conv2dOptions {
@@ -56,10 +57,7 @@ export class Conv2d {
       const k = this.kernel;
       // [kh, kw, in, out] -> [kh*kw*in, out]
       const filter = this.weight.variable.reshape([k * k * c, this.outChannels]) as tf.Tensor2D;
-      const y =
-        this.bias === undefined
-          ? tf.matMul(patches, filter)
-          : tf.fused.matMul({ a: patches, b: filter, bias: this.bias.variable });
+      const y = linearProduct(patches, filter, this.bias?.variable);
       // [N*H'*W', O] -> [N, H', W', O]
       return y.reshape([n, outH, outW, this.outChannels]);
     }, true);

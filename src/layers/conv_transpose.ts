@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError, UnsupportedError } from '../errors.js';
 import type { ForwardContext } from './context.js';
+import { linearProduct } from './product.js';
 import type { Init, Parameter, ParameterScope } from './scope.js';
 
 export interface ConvTranspose2dOptions {
@@ -47,7 +48,7 @@ export class ConvTranspose2d {
       const k = this.kernel;
       const o = this.outChannels;
       // [N, H, W, C] -> [N*H*W, C];  [C, k, k, O] -> [C, k*k*O]
-      const blocks = tf.matMul(x.reshape([n * h * w, c]) as tf.Tensor2D, this.weight.variable.reshape([c, k * k * o]) as tf.Tensor2D);
+      const blocks = linearProduct(x.reshape([n * h * w, c]) as tf.Tensor2D, this.weight.variable.reshape([c, k * k * o]) as tf.Tensor2D);
       // [N*H*W, k*k*O] -> [N*H, W, k, k*O] -> [N*H, k, W, k*O] (block rows interleave with input rows)
       const rows = tf.transpose(blocks.reshape([n * h, w, k, k * o]), [0, 2, 1, 3]);
       // [N*H, k, W, k*O] -> [N, H*k, W*k, O]

@@ -1,9 +1,10 @@
 /**
  * `nn.Linear` with the weight stored `[in, out]`, so the product is a plain `matMul(x, W)`: tfjs-wasm runs
- * `transposeB` products about 14 times slower.
+ * `transposeB` products about 14 times slower. The backward products avoid them too (`linearProduct`).
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { ForwardContext } from './context.js';
+import { linearProduct } from './product.js';
 import type { Init, Parameter, ParameterScope } from './scope.js';
 
 export interface LinearOptions {
@@ -35,11 +36,7 @@ export class Linear {
       const leading = x.shape.slice(0, -1);
       // [..., in] -> [N, in]: one 2-D product whatever the batch rank.
       const flat = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
-      const w = this.weight.variable as tf.Tensor2D;
-      const y =
-        this.bias === undefined
-          ? tf.matMul(flat, w)
-          : tf.fused.matMul({ a: flat, b: w, bias: this.bias.variable });
+      const y = linearProduct(flat, this.weight.variable as tf.Tensor2D, this.bias?.variable);
       // [N, out] -> [..., out]
       return y.reshape([...leading, this.outFeatures]);
     });
