@@ -1,7 +1,9 @@
 /**
  * tfjs backend selection for Node. `tensorflow` (native, from the optional `@tensorflow/tfjs-node-gpu` or
  * `@tensorflow/tfjs-node` packages) is the fastest; `wasm` runs everywhere, about 60 times faster than `cpu`,
- * the pure-JS fallback.
+ * the pure-JS fallback. `wasm` runs its single-threaded SIMD build unless `threads` (or `$CLIPSEG_WASM_THREADS`)
+ * asks for more than one thread, which starts the threaded SIMD build (`wasm_threads.ts`). Either build is chosen
+ * once per process, when the wasm backend is first initialised.
  */
 import * as tf from '@tensorflow/tfjs';
 import { BackendError, InvalidArgumentError } from './errors.js';
@@ -11,6 +13,42 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** The environment variable that picks the backend when no name is passed. */
 export const BACKEND_ENV = 'CLIPSEG_BACKEND';
+
+/** The environment variable that sets the wasm backend's threads when no `threads` option is passed. */
+export const WASM_THREADS_ENV = 'CLIPSEG_WASM_THREADS';
+
+/** XNNPACK's pool in tfjs-backend-wasm 4.22 never exceeds Emscripten's 8 pre-created workers. */
+export const MAX_WASM_THREADS = 8;
+
+export interface BackendOptions {
+  /**
+   * Threads of the wasm backend (default: `$CLIPSEG_WASM_THREADS`, else 1). 1 is the single-threaded SIMD build;
+   * 2 to 8 start the threaded SIMD build, whose idle workers do not keep the process alive. Other backends
+   * ignore the variable; passing this option with an explicit non-wasm backend is an error.
+   */
+  threads?: number;
+}
+
+/** The wasm build this module started: the threads asked for and those XNNPACK uses. */
+let wasmStarted: { requested: number; actual: number } | undefined;
+
+/** Checks a thread count; `argument` names where it came from in the error. */
+export function checkThreads(value: unknown, argument: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_WASM_THREADS) {
+    const shown = typeof value === 'string' ? `'${value}'` : String(value);
+    throw new InvalidArgumentError(`${argument}: expected an integer from 1 to ${MAX_WASM_THREADS}, got ${shown}`);
+  }
+  return value;
+}
+
+/** The threads asked for: the option, else the environment variable, else undefined (no preference). */
+function requestedThreads(options: BackendOptions): number | undefined {
+  if (options.threads !== undefined) return checkThreads(options.threads, 'threads');
+  const fromEnv = process.env[WASM_THREADS_ENV];
+  if (fromEnv === undefined || fromEnv.trim() === '') return undefined;
+  const n = Number(fromEnv);
+  return checkThreads(Number.isNaN(n) ? fromEnv : n, WASM_THREADS_ENV);
+}
 
 const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 const NATIVE_HINT =
@@ -50,7 +88,19 @@ async function useTensorflow(): Promise<void> {
   if (!(await activate('tensorflow'))) throw new BackendError(`the 'tensorflow' backend failed to initialise: ${NATIVE_HINT}`);
 }
 
-async function useWasm(): Promise<void> {
+async function useWasm(threads: number | undefined): Promise<void> {
+  if ('wasm' in tf.engine().registry) {
+    const running = wasmStarted?.requested ?? 1;
+    if (threads !== undefined && threads !== running) {
+      throw new BackendError(
+        `threads: the wasm backend already runs with ${running} thread${running === 1 ? '' : 's'} in this process, ${threads} were asked for; its build is chosen once per process, before its first use`,
+      );
+    }
+  } else if (threads !== undefined && threads > 1) {
+    const { startThreadedWasm } = await import('./wasm_threads.js');
+    wasmStarted = { requested: threads, actual: await startThreadedWasm(threads) };
+    return;
+  }
   try {
     await import('@tensorflow/tfjs-backend-wasm');
   } catch (err) {
@@ -65,21 +115,27 @@ async function useCpu(): Promise<void> {
 
 /**
  * Activates a backend and returns its name. `name` defaults to `$CLIPSEG_BACKEND`, then `auto`: native TensorFlow
- * when one of its packages can be imported, else wasm, else cpu.
+ * when one of its packages can be imported, else wasm, else cpu (but not cpu when more than one wasm thread was
+ * asked for and the threaded build failed: that is a BackendError).
  */
-export async function selectBackend(name?: BackendName | string): Promise<string> {
+export async function selectBackend(name?: BackendName | string, options: BackendOptions = {}): Promise<string> {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options: expected an object, got ${String(options)}`);
   const fromEnv = process.env[BACKEND_ENV];
   const requested = name ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : 'auto');
   const source = name !== undefined ? 'backend' : BACKEND_ENV;
   if (!(BACKEND_NAMES as readonly string[]).includes(requested)) {
     throw new InvalidArgumentError(`${source}: expected one of ${BACKEND_NAMES.join(', ')}, got '${requested}'`);
   }
+  const threads = requestedThreads(options);
+  if (options.threads !== undefined && (requested === 'tensorflow' || requested === 'cpu')) {
+    throw new InvalidArgumentError(`threads: applies to the wasm backend only, got backend '${requested}'`);
+  }
   switch (requested as BackendName) {
     case 'tensorflow':
       await useTensorflow();
       break;
     case 'wasm':
-      await useWasm();
+      await useWasm(threads);
       break;
     case 'cpu':
       await useCpu();
@@ -89,8 +145,9 @@ export async function selectBackend(name?: BackendName | string): Promise<string
         if (await activate('tensorflow')) break;
       }
       try {
-        await useWasm();
-      } catch {
+        await useWasm(threads);
+      } catch (err) {
+        if (threads !== undefined && threads > 1) throw err;
         await useCpu();
       }
       break;
@@ -101,4 +158,13 @@ export async function selectBackend(name?: BackendName | string): Promise<string
 /** The active backend's name (tfjs picks one lazily when none was selected). */
 export function currentBackend(): string {
   return tf.getBackend();
+}
+
+/**
+ * Threads the wasm backend's matrix products use when this module started it, else undefined (1 for the
+ * single-threaded build).
+ */
+export function wasmThreads(): number | undefined {
+  if (!('wasm' in tf.engine().registry)) return undefined;
+  return wasmStarted?.actual ?? 1;
 }

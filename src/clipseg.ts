@@ -35,6 +35,11 @@ export type { EmbeddingPrompt, PreparedVisualPrompt, Prompt, VisualPrompt } from
 export interface ClipSegOptions {
   /** tfjs backend to select before loading (default: `$CLIPSEG_BACKEND`, else auto). */
   backend?: BackendName;
+  /**
+   * Threads of the wasm backend (default: `$CLIPSEG_WASM_THREADS`, else 1, the single-threaded SIMD build); 2 to 8
+   * start the threaded SIMD build. Chosen once per process, with the wasm backend's first use.
+   */
+  threads?: number;
   /** Text embeddings kept for reuse (default 256; 0 disables the cache). */
   cacheSize?: number;
   /** Hub revision when `source` is a hub id. */
@@ -110,7 +115,7 @@ export class ClipSeg {
    */
   static async fromPretrained(source?: string, options: ClipSegOptions = {}): Promise<ClipSeg> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object');
-    await selectBackend(options.backend);
+    await selectBackend(options.backend, options.threads === undefined ? {} : { threads: options.threads });
     const folder = await resolveModelFolder(source, { revision: options.revision });
     const [model, processor] = await Promise.all([CLIPSegForImageSegmentation.fromPretrained(folder), loadProcessorFrom(folder)]);
     try {

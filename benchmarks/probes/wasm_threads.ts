@@ -1,19 +1,22 @@
 /**
- * Does tfjs-backend-wasm's threaded SIMD build work under Node, and what does it give? Each configuration runs in
- * its own process (the build is chosen once per process): the default SIMD build, and the threaded SIMD build
- * (`benchmarks/wasm_threads.ts`) with 1 and 2 threads. Kernels are the ViT-B/16 shapes at 352x352 (485 tokens);
- * with `benchmarks/models/` present, one logits-only forward of the benchmark model (1 image, 1 prompt) too.
+ * Does tfjs-backend-wasm's threaded SIMD build pay on this machine? Three configurations, each in its own process
+ * (the build is chosen once per process): the default SIMD build, and the threaded SIMD build with 1 and 2
+ * threads. All three processes stay up and take turns, one round at a time (A, B, C, A, B, C, ...), so a load
+ * that changes during the probe shifts them alike and only one computes at any moment. A round is the ViT-B/16
+ * kernels at 352x352 (485 tokens) and, with `benchmarks/models/` present, one logits-only forward of the benchmark
+ * model (1 image, 1 prompt). Prints the medians over the rounds and the load average before and after.
  *
  *   node --import tsx benchmarks/probes/wasm_threads.ts [--rounds N]
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as os from 'node:os';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
 import { loadModelFolder } from '../../src/io/model_files.js';
 import { MODEL_DIR } from '../cases.js';
-import { runSide } from '../side_io.js';
 import { tensorsIn } from '../tensors.js';
 import { initThreadedWasm } from '../wasm_threads.js';
 import { type Variant, timeInterleaved } from './timing.js';
@@ -50,68 +53,118 @@ function kernels(): { variants: Variant[]; dispose: () => void } {
   return { variants, dispose: () => tf.dispose([x, hidden, w, w1, w2, b, b1, qh, kT, scores]) };
 }
 
-/** Median forward time and the logits' sum (the same input in every configuration, to compare the values). */
-async function modelForward(rounds: number): Promise<{ ms: number; logitsSum: number } | undefined> {
+interface Forward {
+  /** One forward; returns its milliseconds and the logits' sum (the same input in every configuration). */
+  run(): Promise<{ ms: number; logitsSum: number }>;
+  dispose(): void;
+}
+
+async function modelForward(): Promise<Forward | undefined> {
   if (!existsSync(MODEL_DIR)) return undefined;
   const model = await loadModelFolder(MODEL_DIR);
   const pixelValues = tf.randomNormal([1, 3, 352, 352], 0, 1, 'float32', 7) as tf.Tensor4D;
   const inputIds = tf.tensor2d([[49406, 320, 2368, 49407]], [1, 4], 'int32');
-  const samples: number[] = [];
-  let logitsSum = 0;
-  for (let i = 0; i <= rounds; i++) {
-    const start = performance.now();
-    const out = model.forward({ pixelValues, inputIds }, { computePooled: false });
-    const logits = await out.logits.data();
-    if (i > 0) samples.push(performance.now() - start);
-    logitsSum = (logits as Float32Array).reduce((a, b) => a + b, 0);
-    tf.dispose(tensorsIn(out));
-  }
-  model.dispose();
-  tf.dispose([pixelValues, inputIds]);
-  return { ms: samples.sort((a, b) => a - b)[samples.length >> 1]!, logitsSum };
+  return {
+    async run() {
+      const start = performance.now();
+      const out = model.forward({ pixelValues, inputIds }, { computePooled: false });
+      const logits = (await out.logits.data()) as Float32Array;
+      const ms = performance.now() - start;
+      tf.dispose(tensorsIn(out));
+      return { ms, logitsSum: logits.reduce((a, b) => a + b, 0) };
+    },
+    dispose() {
+      model.dispose();
+      tf.dispose([pixelValues, inputIds]);
+    },
+  };
 }
 
-async function child(config: string, rounds: number): Promise<void> {
-  const threads = config.startsWith('threaded:') ? Number(config.split(':')[1]) : 0;
-  const actual = threads > 0 ? (await initThreadedWasm(threads)).threads : (await selectBackend('wasm'), 1);
-  const { variants, dispose } = kernels();
-  const timings = await timeInterleaved(variants, rounds);
-  dispose();
-  const model = await modelForward(Math.max(2, rounds >> 1));
-  process.stdout.write(`${JSON.stringify({ config, threads: actual, timings, model_ms: model?.ms, logits_sum: model?.logitsSum })}\n`);
-}
-
-interface ChildReport {
-  config: string;
+interface RoundReport {
   threads: number;
-  timings: { name: string; median_ms: number }[];
+  /** Milliseconds per kernel, in the order of `kernels()`. */
+  kernels: { name: string; ms: number }[];
   model_ms?: number;
   logits_sum?: number;
 }
 
-function parent(rounds: number): void {
-  const reports: ChildReport[] = [];
-  for (const config of CONFIGS) {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', config, '--rounds', String(rounds)], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
-    const line = run.stdout.trim().split('\n').pop() ?? '';
-    if (run.status !== 0 || !line.startsWith('{')) {
-      process.stdout.write(`${config}: failed (exit ${String(run.status)}): ${run.stderr.trim().split('\n').slice(-1)[0] ?? ''}\n`);
-      continue;
+/** A configuration's process: starts its build, warms up, then runs one round per line on stdin. */
+async function child(config: string): Promise<void> {
+  const threads = config.startsWith('threaded:') ? Number(config.split(':')[1]) : 0;
+  const actual = threads > 0 ? (await initThreadedWasm(threads)).threads : (await selectBackend('wasm'), 1);
+  const { variants, dispose } = kernels();
+  const forward = await modelForward();
+  await timeInterleaved(variants, 1, 0);
+  await forward?.run();
+  process.stdout.write('ready\n');
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line !== 'round') break;
+    const timings = await timeInterleaved(variants, 1, 0);
+    const model = await forward?.run();
+    const report: RoundReport = { threads: actual, kernels: timings.map((t) => ({ name: t.name, ms: t.median_ms })) };
+    if (model !== undefined) Object.assign(report, { model_ms: model.ms, logits_sum: model.logitsSum });
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  }
+  dispose();
+  forward?.dispose();
+}
+
+/** A child process and a way to wait for its next output line. */
+function startChild(config: string): { process: ChildProcessWithoutNullStreams; next: () => Promise<string> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', config], { stdio: 'pipe' });
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    const resolve = waiting.shift();
+    if (resolve !== undefined) resolve(line);
+    else lines.push(line);
+  });
+  proc.on('exit', (code) => {
+    for (const resolve of waiting.splice(0)) resolve(`failed (exit ${String(code)}): ${stderr.trim().split('\n').pop() ?? ''}`);
+  });
+  const next = () => new Promise<string>((resolve) => (lines.length > 0 ? resolve(lines.shift()!) : waiting.push(resolve)));
+  return { process: proc, next };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join('/');
+
+async function parent(rounds: number): Promise<void> {
+  const loadBefore = load();
+  const children = CONFIGS.map((config) => ({ config, ...startChild(config) }));
+  const live: typeof children = [];
+  for (const c of children) {
+    const line = await c.next();
+    if (line === 'ready') live.push(c);
+    else process.stdout.write(`${c.config}: ${line}\n`);
+  }
+  const samples = new Map<string, RoundReport[]>(live.map((c) => [c.config, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const c of live) {
+      c.process.stdin.write('round\n');
+      const line = await c.next();
+      if (!line.startsWith('{')) throw new Error(`${c.config}: ${line}`);
+      samples.get(c.config)!.push(JSON.parse(line) as RoundReport);
     }
-    reports.push(JSON.parse(line) as ChildReport);
   }
+  for (const c of children) c.process.stdin.end();
+  const reports = live.map((c) => ({ config: c.config, rounds: samples.get(c.config)! }));
   if (reports.length === 0) return;
-  const header = reports.map((r) => `${r.config} (${r.threads} thread${r.threads === 1 ? '' : 's'})`);
-  const lines = [`| ms, median of ${rounds} | ${header.join(' | ')} |`, `|---|${reports.map(() => '---').join('|')}|`];
-  for (const [i, { name }] of reports[0]!.timings.entries()) {
-    lines.push(`| ${name} | ${reports.map((r) => r.timings[i]!.median_ms.toFixed(1)).join(' | ')} |`);
+  const header = reports.map((r) => `${r.config} (${r.rounds[0]!.threads} thread${r.rounds[0]!.threads === 1 ? '' : 's'})`);
+  const lines = [
+    `load average (1/5/15 min): ${loadBefore} before, ${load()} after`,
+    '',
+    `| ms, median of ${rounds} interleaved | ${header.join(' | ')} |`,
+    `|---|${reports.map(() => '---').join('|')}|`,
+  ];
+  for (const [i, { name }] of reports[0]!.rounds[0]!.kernels.entries()) {
+    lines.push(`| ${name} | ${reports.map((r) => median(r.rounds.map((x) => x.kernels[i]!.ms)).toFixed(1)).join(' | ')} |`);
   }
-  if (reports.some((r) => r.model_ms !== undefined)) {
-    lines.push(`| model forward, 1 image 1 prompt, logits only | ${reports.map((r) => r.model_ms?.toFixed(0) ?? '–').join(' | ')} |`);
-    lines.push(`| sum of those logits (same input everywhere) | ${reports.map((r) => r.logits_sum?.toFixed(3) ?? '–').join(' | ')} |`);
+  if (reports[0]!.rounds[0]!.model_ms !== undefined) {
+    lines.push(`| model forward, 1 image 1 prompt, logits only | ${reports.map((r) => median(r.rounds.map((x) => x.model_ms!)).toFixed(0)).join(' | ')} |`);
+    lines.push(`| sum of those logits (same input everywhere) | ${reports.map((r) => r.rounds[0]!.logits_sum!.toFixed(3)).join(' | ')} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -121,7 +174,7 @@ const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 7;
 const childAt = args.indexOf('--child');
 if (childAt >= 0) {
-  runSide(() => child(args[childAt + 1] ?? 'simd', rounds));
+  await child(args[childAt + 1] ?? 'simd');
 } else {
-  parent(rounds);
+  await parent(rounds);
 }

@@ -7,7 +7,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { BACKEND_ENV, BACKEND_NAMES } from '../backend.js';
+import { BACKEND_ENV, BACKEND_NAMES, MAX_WASM_THREADS, WASM_THREADS_ENV, checkThreads } from '../backend.js';
 import { packageRoot } from '../pipeline/assets.js';
 import { registerConvert } from './convert.js';
 import { registerEnv } from './env.js';
@@ -36,14 +36,21 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version')
     .option('--verbose', 'print stack traces on errors')
     .addOption(new Option('--backend <name>', `tfjs backend (default: $${BACKEND_ENV}, else auto)`).choices(BACKEND_NAMES))
+    .addOption(
+      new Option(
+        '--threads <n>',
+        `wasm backend threads, 1-${MAX_WASM_THREADS}; from 2 up the threaded SIMD build runs (default: $${WASM_THREADS_ENV}, else 1)`,
+      ).argParser((value) => String(checkThreads(Number(value.trim() === '' ? Number.NaN : value), '--threads'))),
+    )
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: () => undefined })
     .hook('preAction', (thisCommand) => {
       // Global options are consumed by the program wherever they appear; the backend module reads the environment,
       // so every subcommand (including those that select the backend themselves) sees the choice.
-      const { backend } = thisCommand.opts() as { backend?: string };
+      const { backend, threads } = thisCommand.opts() as { backend?: string; threads?: string };
       if (backend !== undefined) process.env[BACKEND_ENV] = backend;
+      if (threads !== undefined) process.env[WASM_THREADS_ENV] = threads;
     });
   registerSegment(program);
   registerInspect(program);
