@@ -11,6 +11,11 @@ export type CaseName = (typeof CASES)[number];
 export const IMPLS = ['clipseg-tfjs', 'pytorch', 'transformers.js'] as const;
 export type ImplName = (typeof IMPLS)[number];
 
+/** Cases an implementation cannot run at all, with the reason the report gives; no process is started for them. */
+export const NOT_APPLICABLE: Partial<Record<ImplName, Partial<Record<CaseName, string>>>> = {
+  'transformers.js': { train_step_b8: 'transformers.js runs inference only (no training API)' },
+};
+
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const MODELS_DIR = path.join(BENCH_DIR, 'models');
 export const MODEL_DIR = path.join(MODELS_DIR, 'clipseg-rd64-refined-random');

@@ -13,10 +13,10 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { BENCH_DIR, CASES, IMPLS, MODEL_DIR, TRAIN_BATCH, TRAIN_BATCH_SIZE, runPlan, type CaseName, type ImplName } from './cases.js';
+import { BENCH_DIR, CASES, IMPLS, MODEL_DIR, NOT_APPLICABLE, TRAIN_BATCH, TRAIN_BATCH_SIZE, runPlan, type CaseName, type ImplName } from './cases.js';
 import { machineInfo, sideDetails } from './machine.js';
 import { buildReport, renderMachine, renderTables, replaceReadmeSection } from './report.js';
-import type { SideResult } from './side_io.js';
+import { type SideResult, seconds } from './side_io.js';
 import { FileNotFoundError, InvalidArgumentError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 
@@ -77,6 +77,14 @@ function parseOptions(argv: readonly string[]): Options {
   return program.opts() as Options;
 }
 
+/**
+ * Finds the modules without importing them: importing torch and transformers takes seconds, and every PyTorch
+ * side process pays that again anyway.
+ */
+const PYTHON_CHECK =
+  'import importlib.util, sys; missing = [m for m in ("torch", "transformers", "safetensors", "PIL") if importlib.util.find_spec(m) is None]; ' +
+  'sys.exit("missing " + ", ".join(missing) if missing else 0)';
+
 /** The interpreter for the PyTorch side: $CLIPSEG_BENCH_PYTHON, else the reference venvs, else python3. */
 async function findPython(): Promise<{ python: string } | { reason: string }> {
   const fromEnv = process.env.CLIPSEG_BENCH_PYTHON;
@@ -87,7 +95,7 @@ async function findPython(): Promise<{ python: string } | { reason: string }> {
   const tried: string[] = [];
   for (const python of candidates) {
     if (path.isAbsolute(python) && !existsSync(python)) continue;
-    const check = await runProcess(python, ['-c', 'import torch, transformers, safetensors, PIL'], 120_000);
+    const check = await runProcess(python, ['-c', PYTHON_CHECK], 120_000);
     if (check.code === 0) return { python };
     tried.push(`${python}: ${lastLine(check.stderr) || `exit ${String(check.code)}`}`);
   }
@@ -163,7 +171,8 @@ function describe(result: SideResult): string {
   if (!result.available) return `unavailable: ${result.reason}`;
   const sorted = [...result.e2e_s].sort((a, b) => a - b);
   const median = sorted[sorted.length >> 1]!;
-  return `median ${median.toFixed(3)} s over ${sorted.length} runs, peak RSS ${result.peak_rss_mb.toFixed(0)} MB`;
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return `median ${median.toFixed(3)} s over ${sorted.length} runs (${sum.toFixed(1)} s), peak RSS ${result.peak_rss_mb.toFixed(0)} MB`;
 }
 
 async function main(): Promise<void> {
@@ -174,7 +183,9 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const started = performance.now();
   const results: SideResult[] = [];
+  const walls: string[] = [];
   for (const impl of options.impl) {
+    const implStarted = performance.now();
     let python: string | undefined;
     if (impl === 'pytorch') {
       const found = await findPython();
@@ -186,12 +197,21 @@ async function main(): Promise<void> {
       python = found.python;
     }
     for (const name of options.case) {
+      const notApplicable = NOT_APPLICABLE[impl]?.[name];
+      if (notApplicable !== undefined) {
+        results.push({ impl, case: name, available: false, reason: notApplicable });
+        continue;
+      }
       process.stderr.write(`[${impl}] ${name} ... `);
+      const caseStarted = performance.now();
       const result = await runSideCase(impl, name, options, python);
-      process.stderr.write(`${describe(result)}\n`);
+      // The process's wall time beside the runs' sum shows what start-up, loading and warm-up cost.
+      process.stderr.write(`${describe(result)}; process ${seconds(caseStarted).toFixed(1)} s\n`);
       results.push(result);
     }
+    walls.push(`${impl} ${seconds(implStarted).toFixed(0)} s`);
   }
+  process.stderr.write(`wall time: ${walls.join(', ')}\n`);
   const fullMachine = {
     ...machine,
     load_average_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
