@@ -116,3 +116,42 @@ for (const [B, Tt] of [[8, 7], [8, 20], [2, 77], [1, 485]] as const) {
     return tf.transpose(context.reshape([B, Ht, Tt, dh]), [0, 2, 1, 3]).reshape([B, Tt, Dt]);
   });
 }
+
+// The per-head path in training: the decoder's attention at batch 8 (485 tokens, 4 heads of 16), forward and
+// backward, with the rows and heads taken by tf.slice or by tf.unstack of a heads-first transpose. A slice's
+// gradient pads each piece back to the full input size; an unstack's is one stack.
+{
+  const B = 8;
+  const Hd = 4;
+  const Dd = 64;
+  const dh = Dd / Hd;
+  const qd = tf.randomNormal([B, T, Dd]);
+  const kd = tf.randomNormal([B, T, Dd]);
+  const vd = tf.randomNormal([B, T, Dd]);
+  const attend = (qh: tf.Tensor[], kh: tf.Tensor[], vh: tf.Tensor[]) =>
+    tf.concat(qh.map((qi, h) => tf.matMul(tf.softmax(tf.matMul(qi as tf.Tensor2D, kh[h] as tf.Tensor2D)), vh[h] as tf.Tensor2D)), 1);
+  const bySlices = (q3: tf.Tensor, k3: tf.Tensor, v3: tf.Tensor) =>
+    tf.stack(
+      Array.from({ length: B }, (_, b) => {
+        // [B, T, D] -> [T, D]
+        const row = (t: tf.Tensor) => tf.slice(t, [b, 0, 0], [1, T, Dd]).reshape([T, Dd]);
+        const [qb, vb] = [row(q3), row(v3)];
+        const kT = tf.transpose(row(k3));
+        const heads = (t: tf.Tensor) => Array.from({ length: Hd }, (_, h) => tf.slice(t, [0, h * dh], [T, dh]));
+        return attend(heads(qb), Array.from({ length: Hd }, (_, h) => tf.slice(kT, [h * dh, 0], [dh, T])), heads(vb));
+      }),
+    );
+  const byUnstack = (q3: tf.Tensor, k3: tf.Tensor, v3: tf.Tensor) => {
+    const [qs, ks, vs] = [tf.unstack(q3), tf.unstack(k3), tf.unstack(v3)];
+    // [T, D] -> [T, H, dh] -> [H, T, dh]
+    const heads = (t: tf.Tensor) => tf.unstack(tf.transpose(t.reshape([T, Hd, dh]), [1, 0, 2]));
+    // [T, D] -> [D, T] -> [H, dh, T]
+    return tf.stack(qs.map((qb, b) => attend(heads(qb), tf.unstack(tf.transpose(ks[b]!).reshape([Hd, dh, T])), heads(vs[b]!))));
+  };
+  for (const [name, f] of [['tf.slice rows and heads', bySlices], ['tf.unstack rows and heads', byUnstack]] as const) {
+    await time(`B=${B} decoder attention forward+backward: ${name}`, () => {
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(f(a, b, c))))([qd, kd, vd]);
+      return tf.concat(grads.map((g) => g.flatten()));
+    });
+  }
+}

@@ -97,27 +97,33 @@ export class Attention {
     return { context, weights };
   }
 
-  /** One pair of 2-D products per (batch, head), from a single transposed K per batch element. */
+  /**
+   * One pair of 2-D products per (batch, head), from a single transposed K per batch element. The pieces come from
+   * `tf.unstack` of a heads-first transpose: on tfjs-wasm a slice copies its whole input whatever it returns, and a
+   * column block of [T, D] is then gathered in a JavaScript loop, while the rows of [H, T, Dh] are contiguous
+   * copies; the gradient of an unstack is one stack where that of a slice pads each piece to the full size.
+   */
   private perHead(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, batch: number, tokens: number, wantWeights: boolean) {
     const { numHeads, headDim, embedDim: dim } = this;
+    const qs = rows(q, batch, tokens, dim);
+    const ks = rows(k, batch, tokens, dim);
+    const vs = rows(v, batch, tokens, dim);
+    const masks = mask === undefined ? undefined : rows(mask, batch, tokens, tokens);
     const merged: tf.Tensor[] = [];
     const probabilities: tf.Tensor[] = [];
     for (let b = 0; b < batch; b++) {
-      const qb = row(q, b, batch, tokens, dim);
-      const vb = row(v, b, batch, tokens, dim);
-      // [T, D] -> [D, T]: rows h*Dh..(h+1)*Dh are head h's K^T, contiguous.
-      const kT = tf.transpose(row(k, b, batch, tokens, dim));
-      const maskb = mask === undefined ? undefined : row(mask, b, batch, tokens, tokens);
+      const qh = this.splitHeads(qs[b]!, tokens);
+      const vh = this.splitHeads(vs[b]!, tokens);
+      // [T, D] -> [D, T] -> [H, Dh, T]: head h's K^T
+      const kT = tf.transpose(ks[b]!);
+      const kh = numHeads === 1 ? [kT] : tf.unstack(kT.reshape([numHeads, headDim, tokens]));
       const heads: tf.Tensor[] = [];
       for (let h = 0; h < numHeads; h++) {
-        const qh = numHeads === 1 ? qb : tf.slice(qb, [0, h * headDim], [tokens, headDim]);
-        const kh = numHeads === 1 ? kT : tf.slice(kT, [h * headDim, 0], [headDim, tokens]);
-        const vh = numHeads === 1 ? vb : tf.slice(vb, [0, h * headDim], [tokens, headDim]);
-        let scores = tf.matMul(qh as tf.Tensor2D, kh as tf.Tensor2D);
-        if (maskb !== undefined) scores = tf.add(scores, maskb);
+        let scores = tf.matMul(qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D);
+        if (masks !== undefined) scores = tf.add(scores, masks[b]!);
         const p = tf.softmax(scores);
         if (wantWeights) probabilities.push(p);
-        heads.push(tf.matMul(p, vh as tf.Tensor2D));
+        heads.push(tf.matMul(p, vh[h] as tf.Tensor2D));
       }
       // H x [T, Dh] -> [T, D]: concatenating along the feature axis merges the heads in order.
       merged.push(numHeads === 1 ? heads[0]! : tf.concat(heads, 1));
@@ -128,11 +134,18 @@ export class Attention {
     const weights = wantWeights ? tf.stack(probabilities).reshape([batch, numHeads, tokens, tokens]) : undefined;
     return { context, weights };
   }
+
+  /** [T, D] -> H x [T, Dh]. */
+  private splitHeads(x: tf.Tensor, tokens: number): tf.Tensor[] {
+    if (this.numHeads === 1) return [x];
+    // [T, D] -> [T, H, Dh] -> [H, T, Dh]
+    return tf.unstack(tf.transpose(x.reshape([tokens, this.numHeads, this.headDim]), [1, 0, 2]));
+  }
 }
 
-/** Element `b` of a [B, R, C] tensor as [R, C] (a free reshape when B is 1). */
-function row(t: tf.Tensor, b: number, batch: number, rows: number, cols: number): tf.Tensor2D {
-  // [B, R, C] -> [R, C]
-  if (batch === 1) return t.reshape([rows, cols]);
-  return tf.slice(t, [b, 0, 0], [1, rows, cols]).reshape([rows, cols]);
+/** The B elements of a [B, R, C] tensor, each [R, C] (a free reshape when B is 1). */
+function rows(t: tf.Tensor, batch: number, rowCount: number, cols: number): tf.Tensor[] {
+  // [1, R, C] -> [R, C]
+  if (batch === 1) return [t.reshape([rowCount, cols])];
+  return tf.unstack(t);
 }
