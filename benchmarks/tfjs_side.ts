@@ -1,6 +1,7 @@
 /**
- * Our side: clipseg-tfjs on the tfjs `wasm` backend, the default build or, with `--wasm-threads N`, the threaded
- * SIMD build (or on the backend `$CLIPSEG_BACKEND` names). What each case runs is in `tfjs_work.ts`. Besides the timings it reports the tfjs memory: tensors
+ * Our side: clipseg-tfjs on the tfjs `wasm` backend, the default build or, with `--wasm-threads N` (or
+ * `$CLIPSEG_WASM_THREADS` from 2 up), the threaded SIMD build (or on the backend `$CLIPSEG_BACKEND` names). What
+ * each case runs is in `tfjs_work.ts`. Besides the timings it reports the tfjs memory: tensors
  * alive after the runs (and how many the runs after the first leaked), the peak tensor bytes of the first warm-up
  * run (`tf.profile`, which counts views such as reshapes as bytes of their own, so it overstates) and the wasm heap,
  * which only grows and so shows the real peak the module needed.
@@ -8,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { BACKEND_ENV, selectBackend } from '../src/backend.js';
+import { BACKEND_ENV, selectBackend, wasmThreads } from '../src/backend.js';
 import { isSegmentCase } from './cases.js';
 import { type SideArgs, parseSideArgs, peakRssMb, runSide, timeRuns, writeSideResult } from './side_io.js';
 import { type Work, loadOnce, segmentWork, trainWork } from './tfjs_work.js';
@@ -26,9 +27,12 @@ function tfjsVersion(): string {
 }
 
 async function main(args: SideArgs): Promise<void> {
-  const threads = args.wasmThreads > 0 ? (await initThreadedWasm(args.wasmThreads)).threads : 1;
-  // wasm unless $CLIPSEG_BACKEND names another backend (e.g. tensorflow where tfjs-node is installed).
-  if (args.wasmThreads === 0) await selectBackend(process.env[BACKEND_ENV] ? undefined : 'wasm');
+  let threads = args.wasmThreads > 0 ? (await initThreadedWasm(args.wasmThreads)).threads : 1;
+  if (args.wasmThreads === 0) {
+    // wasm unless $CLIPSEG_BACKEND names another backend (e.g. tensorflow where tfjs-node is installed).
+    await selectBackend(process.env[BACKEND_ENV] ? undefined : 'wasm');
+    threads = wasmThreads() ?? 1;
+  }
   const simd = tf.getBackend() === 'wasm' && (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
 
   let timing: { e2e: number[]; model: number[] };
@@ -68,7 +72,7 @@ async function main(args: SideArgs): Promise<void> {
     versions: { tfjs: tfjsVersion(), backend: tf.getBackend(), node: process.version },
     threads:
       tf.getBackend() === 'wasm'
-        ? { wasm_build: args.wasmThreads > 0 ? 'threaded-simd' : simd ? 'simd' : 'plain', xnnpack_threads: threads }
+        ? { wasm_build: args.wasmThreads > 0 || threads > 1 ? 'threaded-simd' : simd ? 'simd' : 'plain', xnnpack_threads: threads }
         : { backend_default: 'as the backend chooses' },
     ...(notes.length > 0 ? { notes } : {}),
   });
