@@ -7,7 +7,11 @@
  * then the data section, which the tensors must cover exactly, in order, without gaps or overlap.
  * Every defect is a `FileFormatError` naming the file and the defect, raised before any allocation sized by
  * a number read from the file.
+ *
+ * `readSafetensors` holds the whole file in memory; `openSafetensors` validates the same header but reads each
+ * tensor from the file when it is asked for, so loading a model needs no more host memory than its largest tensor.
  */
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
@@ -35,13 +39,20 @@ export interface WriteTensor {
   data: TensorData;
 }
 
+/** A data section that stays on disk: byte ranges are read from the file on demand. */
+export interface DataSectionReader {
+  readonly byteLength: number;
+  /** Fills `target` with the data section's bytes from `begin` on. */
+  readInto(begin: number, target: Uint8Array): void;
+}
+
 export class SafetensorsFile {
   readonly source: string;
   readonly metadata: Readonly<Record<string, string>>;
   private readonly tensors: Map<string, TensorInfo>;
-  private readonly data: Uint8Array;
+  private readonly data: Uint8Array | DataSectionReader;
 
-  constructor(source: string, metadata: Record<string, string>, tensors: Map<string, TensorInfo>, data: Uint8Array) {
+  constructor(source: string, metadata: Record<string, string>, tensors: Map<string, TensorInfo>, data: Uint8Array | DataSectionReader) {
     this.source = source;
     this.metadata = metadata;
     this.tensors = tensors;
@@ -62,43 +73,81 @@ export class SafetensorsFile {
     return info;
   }
 
-  /** The raw little-endian bytes of a tensor, as a view into the file (no copy). */
+  /**
+   * The raw little-endian bytes of a tensor: a view into the file's bytes when it is held in memory (no copy),
+   * else a fresh array read from the file.
+   */
   getBytes(key: string): Uint8Array {
     const { begin, end } = this.info(key);
-    return this.data.subarray(begin, end);
+    if (this.data instanceof Uint8Array) return this.data.subarray(begin, end);
+    const out = new Uint8Array(end - begin);
+    this.data.readInto(begin, out);
+    return out;
   }
 
-  /** The tensor as float32, converting from any stored dtype. A view when the stored dtype is F32 and aligned. */
+  /**
+   * The tensor as float32, converting from any stored dtype. A view when the file is in memory and the tensor is
+   * stored as aligned F32; read straight into the result when an F32 file stays on disk.
+   */
   getFloat32(key: string): Float32Array {
     const info = this.info(key);
-    const bytes = this.getBytes(key);
     const n = elementCount(info.shape);
+    if (info.dtype === 'F32' && this.data instanceof Uint8Array) {
+      const bytes = this.getBytes(key);
+      return bytes.byteOffset % 4 === 0
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+        : new Float32Array(copyBytes(bytes).buffer, 0, n);
+    }
+    return this.readFloat32Into(key, new Float32Array(n));
+  }
+
+  /**
+   * The tensor as float32 (converting from any stored dtype) written into the start of `target`, which must hold
+   * at least its element count; returns that filled view. Lets a loop over tensors reuse one buffer.
+   */
+  readFloat32Into(key: string, target: Float32Array): Float32Array {
+    const info = this.info(key);
+    const n = elementCount(info.shape);
+    if (target.length < n) {
+      throw new InvalidArgumentError(`${this.source}: tensor '${key}' has ${n} values but the target holds ${target.length}`);
+    }
+    const out = target.subarray(0, n);
+    if (info.dtype === 'F32') {
+      const outBytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      if (this.data instanceof Uint8Array) outBytes.set(this.getBytes(key));
+      else this.data.readInto(info.begin, outBytes);
+      return out;
+    }
+    const bytes = this.getBytes(key);
     switch (info.dtype) {
-      case 'F32':
-        return bytes.byteOffset % 4 === 0
-          ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
-          : new Float32Array(copyBytes(bytes).buffer, 0, n);
       case 'F16': {
         const half = typedView(Uint16Array, bytes, n);
-        const out = new Float32Array(n);
-        for (let i = 0; i < n; i++) out[i] = halfToFloat(half[i]!);
+        const table = halfTable();
+        for (let i = 0; i < n; i++) out[i] = table[half[i]!]!;
         return out;
       }
       case 'BF16': {
         const half = typedView(Uint16Array, bytes, n);
-        const bits = new Uint32Array(n);
+        // bfloat16 is the upper half of a float32's bits.
+        const bits = new Uint32Array(out.buffer, out.byteOffset, n);
         for (let i = 0; i < n; i++) bits[i] = half[i]! << 16;
-        return new Float32Array(bits.buffer);
+        return out;
       }
       case 'F64':
-        return Float32Array.from(typedView(Float64Array, bytes, n));
-      case 'I64':
-        return Float32Array.from(typedView(BigInt64Array, bytes, n), (v) => Number(v));
+        out.set(typedView(Float64Array, bytes, n));
+        return out;
+      case 'I64': {
+        const wide = typedView(BigInt64Array, bytes, n);
+        for (let i = 0; i < n; i++) out[i] = Number(wide[i]!);
+        return out;
+      }
       case 'I32':
-        return Float32Array.from(typedView(Int32Array, bytes, n));
+        out.set(typedView(Int32Array, bytes, n));
+        return out;
       case 'U8':
       case 'BOOL':
-        return Float32Array.from(bytes);
+        out.set(bytes);
+        return out;
     }
   }
 
@@ -152,6 +201,17 @@ function typedView<T>(type: TypedArrayClass<T>, bytes: Uint8Array, n: number): T
   return new type(aligned.buffer, aligned.byteOffset, n);
 }
 
+let halfValues: Float32Array | undefined;
+
+/** Every binary16 bit pattern's float32 value (256 kB, built on first use): fp16 files convert by lookup. */
+function halfTable(): Float32Array {
+  if (halfValues === undefined) {
+    halfValues = new Float32Array(0x10000);
+    for (let h = 0; h < 0x10000; h++) halfValues[h] = halfToFloat(h);
+  }
+  return halfValues;
+}
+
 /** IEEE 754 binary16 to a JS number. */
 export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -195,23 +255,35 @@ const DTYPES = new Set<string>(Object.keys(DTYPE_SIZE));
 
 /** Parses a whole safetensors file held in memory. `source` names the file in errors. */
 export function parseSafetensors(bytes: Uint8Array, source: string): SafetensorsFile {
-  const fail = (defect: string): never => {
-    throw new FileFormatError(source, `invalid safetensors file: ${defect}`);
-  };
+  const fail = failureIn(source);
   if (bytes.byteLength < 8) fail(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   const n = Number(headerLength);
   if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
+  const data = bytes.subarray(8 + n);
+  const { metadata, tensors } = parseHeader(bytes.subarray(8, 8 + n), data.byteLength, fail);
+  return new SafetensorsFile(source, metadata, tensors, data);
+}
+
+type Fail = (defect: string) => never;
+
+function failureIn(source: string): Fail {
+  return (defect: string): never => {
+    throw new FileFormatError(source, `invalid safetensors file: ${defect}`);
+  };
+}
+
+/** The header's metadata and tensor table, checked against a data section of `dataLength` bytes. */
+function parseHeader(headerBytes: Uint8Array, dataLength: number, fail: Fail): { metadata: Record<string, string>; tensors: Map<string, TensorInfo> } {
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (err) {
     fail(`header is not valid UTF-8 JSON (${(err as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
-  const data = bytes.subarray(8 + n);
   const metadata: Record<string, string> = {};
   const tensors: [string, TensorInfo][] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
@@ -234,10 +306,10 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
     }
     cursor = info.end;
   }
-  if (cursor !== data.byteLength) {
-    fail(`tensors cover ${cursor} bytes but the data section holds ${data.byteLength} bytes (truncated or trailing data)`);
+  if (cursor !== dataLength) {
+    fail(`tensors cover ${cursor} bytes but the data section holds ${dataLength} bytes (truncated or trailing data)`);
   }
-  return new SafetensorsFile(source, metadata, new Map(tensors), data);
+  return { metadata, tensors: new Map(tensors) };
 }
 
 function parseEntry(name: string, entry: unknown, fail: (defect: string) => never): TensorInfo {
@@ -263,35 +335,117 @@ function parseEntry(name: string, entry: unknown, fail: (defect: string) => neve
   return info;
 }
 
-/** Reads and validates a safetensors file. The size is checked against the header before the body is read. */
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let handle: fs.FileHandle;
+async function openForReading(path: string): Promise<fs.FileHandle> {
   try {
-    handle = await fs.open(path, 'r');
+    return await fs.open(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileNotFoundError(path, 'safetensors file');
     throw new FileFormatError(path, `cannot open (${(err as Error).message})`, { cause: err });
   }
+}
+
+/** The header length from the 8-byte prefix, checked against the file size before anything is allocated. */
+async function headerLengthOf(handle: fs.FileHandle, size: number, path: string): Promise<number> {
+  if (size < 8) throw new FileFormatError(path, `invalid safetensors file: file is ${size} bytes, shorter than the 8-byte header length`);
+  const prefix = Buffer.alloc(8);
+  await readFully(handle, prefix, 0, path, size);
+  const headerLength = prefix.readBigUInt64LE(0);
+  if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
+    throw new FileFormatError(path, `invalid safetensors file: header length ${headerLength} does not fit in a ${size}-byte file (limit ${MAX_HEADER_BYTES})`);
+  }
+  return Number(headerLength);
+}
+
+async function readFully(handle: fs.FileHandle, target: Uint8Array, position: number, path: string, size: number): Promise<void> {
+  let done = 0;
+  while (done < target.byteLength) {
+    const { bytesRead } = await handle.read(target, done, target.byteLength - done, position + done);
+    if (bytesRead === 0) throw new FileFormatError(path, `file shrank while reading (${position + done} of ${size} bytes)`);
+    done += bytesRead;
+  }
+}
+
+/** Reads and validates a safetensors file. The size is checked against the header before the body is read. */
+export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+  const handle = await openForReading(path);
   try {
     const { size } = await handle.stat();
-    if (size < 8) throw new FileFormatError(path, `invalid safetensors file: file is ${size} bytes, shorter than the 8-byte header length`);
-    const prefix = Buffer.alloc(8);
-    await handle.read(prefix, 0, 8, 0);
-    const headerLength = prefix.readBigUInt64LE(0);
-    if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
-      throw new FileFormatError(path, `invalid safetensors file: header length ${headerLength} does not fit in a ${size}-byte file (limit ${MAX_HEADER_BYTES})`);
-    }
+    await headerLengthOf(handle, size, path);
     // One allocation of the file's real size; tensors are views into it.
     const bytes = Buffer.allocUnsafe(size);
-    let offset = 0;
-    while (offset < size) {
-      const { bytesRead } = await handle.read(bytes, offset, size - offset, offset);
-      if (bytesRead === 0) throw new FileFormatError(path, `file shrank while reading (${offset} of ${size} bytes)`);
-      offset += bytesRead;
-    }
+    await readFully(handle, bytes, 0, path, size);
     return parseSafetensors(bytes, path);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Validates a safetensors file's header as strictly as `readSafetensors` and leaves the tensors on disk: each
+ * `getFloat32`/`getBytes` reads that one tensor with positional reads. The file must not change afterwards; a
+ * read that finds it replaced, resized or modified is a `FileFormatError`.
+ */
+export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  const handle = await openForReading(path);
+  try {
+    const stats = await handle.stat();
+    const n = await headerLengthOf(handle, stats.size, path);
+    const header = Buffer.allocUnsafe(n);
+    await readFully(handle, header, 8, path, stats.size);
+    const dataLength = stats.size - 8 - n;
+    const { metadata, tensors } = parseHeader(header, dataLength, failureIn(path));
+    return new SafetensorsFile(path, metadata, tensors, new FileDataSection(path, 8 + n, dataLength, stats));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Positional reads beyond this are split, well inside what one `read` call accepts. */
+const READ_CHUNK = 1 << 30;
+
+/**
+ * A data section read from its file. Synchronous so that `getFloat32` keeps its signature; each read opens the
+ * file, checks it is still the one whose header was validated, and closes it again, so nothing needs closing.
+ */
+class FileDataSection implements DataSectionReader {
+  private readonly identity: { dev: number; ino: number; size: number; mtimeMs: number };
+
+  constructor(
+    private readonly path: string,
+    private readonly offset: number,
+    readonly byteLength: number,
+    stats: { dev: number; ino: number; size: number; mtimeMs: number },
+  ) {
+    this.identity = { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+  }
+
+  readInto(begin: number, target: Uint8Array): void {
+    if (begin < 0 || begin + target.byteLength > this.byteLength) {
+      throw new InvalidArgumentError(`${this.path}: bytes [${begin}, ${begin + target.byteLength}) are outside the ${this.byteLength}-byte data section`);
+    }
+    let fd: number;
+    try {
+      fd = fsSync.openSync(this.path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileNotFoundError(this.path, 'safetensors file');
+      throw new FileFormatError(this.path, `cannot open (${(err as Error).message})`, { cause: err });
+    }
+    try {
+      const now = fsSync.fstatSync(fd);
+      const was = this.identity;
+      if (now.dev !== was.dev || now.ino !== was.ino || now.size !== was.size || now.mtimeMs !== was.mtimeMs) {
+        throw new FileFormatError(this.path, 'changed on disk since its header was read (replaced, resized or modified)');
+      }
+      let done = 0;
+      while (done < target.byteLength) {
+        const length = Math.min(target.byteLength - done, READ_CHUNK);
+        const read = fsSync.readSync(fd, target, done, length, this.offset + begin + done);
+        if (read === 0) throw new FileFormatError(this.path, `file shrank while reading (${this.offset + begin + done} of ${was.size} bytes)`);
+        done += read;
+      }
+    } finally {
+      fsSync.closeSync(fd);
+    }
   }
 }
 
