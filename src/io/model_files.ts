@@ -14,13 +14,16 @@ import { layoutOfMetadata, SAFETENSORS_METADATA, type WeightLayout } from '../mo
 import { type PretrainedFiles, registerPretrainedLoader } from '../models/pretrained.js';
 import { loadStateDict, stateDict } from '../models/state_dict.js';
 import { writeFileAtomic } from './atomic.js';
-import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { openSafetensors, writeSafetensors } from './safetensors.js';
 import { exists, isDirectory } from './fs_checks.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 
-/** Reads a folder's config and opens its weights, without building a model. */
+/**
+ * Reads a folder's config and opens its weights, without building a model. The weights stay on disk until a
+ * tensor is asked for (one tensor in memory at a time while a model loads); the file must not change meanwhile.
+ */
 export async function readModelFolder(dir: string): Promise<PretrainedFiles> {
   if (!(await isDirectory(dir))) throw new FileNotFoundError(dir, 'model folder');
   const configPath = path.join(dir, CONFIG_FILE);
@@ -38,7 +41,7 @@ export async function readModelFolder(dir: string): Promise<PretrainedFiles> {
       : '';
     throw new FileNotFoundError(`${weightsPath}${hint}`, 'model weights');
   }
-  const weights = await readSafetensors(weightsPath);
+  const weights = await openSafetensors(weightsPath);
   return { config, weights, layout: layoutOfMetadata(weights.metadata), source: dir };
 }
 
