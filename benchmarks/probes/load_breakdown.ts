@@ -1,42 +1,45 @@
 /**
- * Where `load` spends its time: reading model.safetensors, converting HF-layout weights to the tfjs layout on the
- * host, building the variables, and reading the tokenizer and image processor. Compares loading the HF folder with
- * loading the same weights saved once in the library's tfjs layout (which needs no transposes).
+ * Where `load` spends its time: opening model.safetensors, reading its tensors, converting HF-layout weights to the
+ * tfjs layout on the host, and reading the tokenizer and image processor. Compares loading the HF folder with
+ * loading the same weights saved once in the library's tfjs layout (which needs no transposes), and the blocked
+ * transpose the loader uses with an element-by-element one.
  *
  *   node --import tsx benchmarks/probes/load_breakdown.ts [--rounds N]
  *
  * Writes the tfjs-layout copy to benchmarks/models/clipseg-rd64-refined-random-tfjs/ (git-ignored) on first use.
  */
 import { existsSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
 import * as path from 'node:path';
 import { selectBackend } from '../../src/backend.js';
 import { loadModelFolder, saveModelFolder } from '../../src/io/model_files.js';
-import { readSafetensors } from '../../src/io/safetensors.js';
-import { convertLayout } from '../../src/models/layout.js';
+import { openSafetensors, readSafetensors } from '../../src/io/safetensors.js';
+import { layoutKindOf, TRANSPOSE_BLOCK, transposeMatrix } from '../../src/models/layout.js';
 import { loadProcessorFrom } from '../../src/pipeline/sources.js';
 import { MODEL_DIR, MODELS_DIR } from '../cases.js';
 import { runSide } from '../side_io.js';
 
 const TFJS_DIR = path.join(MODELS_DIR, 'clipseg-rd64-refined-random-tfjs');
 
-/** [rows, cols] -> [cols, rows] in 32x32 tiles, so reads and writes both stay within a few cache lines. */
-function tiledTranspose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const tile = 32;
-  for (let r0 = 0; r0 < rows; r0 += tile) {
-    const r1 = Math.min(r0 + tile, rows);
-    for (let c0 = 0; c0 < cols; c0 += tile) {
-      const c1 = Math.min(c0 + tile, cols);
+/** [rows, cols] -> [cols, rows] one output element at a time, striding through the input: the layout conversion before blocking. */
+function elementwiseTranspose(data: Float32Array, rows: number, cols: number, out: Float32Array): void {
+  let o = 0;
+  for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) out[o++] = data[r * cols + c]!;
+}
+
+/** [rows, cols] -> [cols, rows] in square 32x32 tiles. */
+function squareTiledTranspose(data: Float32Array, rows: number, cols: number, out: Float32Array): void {
+  for (let r0 = 0; r0 < rows; r0 += 32) {
+    const r1 = Math.min(r0 + 32, rows);
+    for (let c0 = 0; c0 < cols; c0 += 32) {
+      const c1 = Math.min(c0 + 32, cols);
       for (let r = r0; r < r1; r++) {
         for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c]!;
       }
     }
   }
-  return out;
 }
 
-async function median(rounds: number, fn: () => Promise<void>): Promise<number> {
+async function median(rounds: number, fn: () => Promise<void> | void): Promise<number> {
   await fn();
   const samples: number[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -58,37 +61,27 @@ async function main(): Promise<void> {
     model.dispose();
   }
   const weights = path.join(MODEL_DIR, 'model.safetensors');
-  const rows: [string, number][] = [];
-  rows.push(['read model.safetensors (603 MB) into memory', await median(rounds, async () => void (await readSafetensors(weights)))]);
-  const file = await readSafetensors(weights);
+  const file = await openSafetensors(weights);
   const keys = file.keys().filter((k) => !k.endsWith('position_ids'));
-  rows.push([
-    'HF -> tfjs layout on the host (every weight)',
-    await median(rounds, async () => {
-      for (const key of keys) convertLayout(key, file.info(key).shape, file.getFloat32(key), 'hf', 'tfjs');
-    }),
-  ]);
-  const matrices = keys.filter((k) => file.info(k).shape.length === 2 && file.info(k).shape[0]! > 1 && !k.includes('embedding'));
-  rows.push([
-    `  of which the ${matrices.length} Linear weights [out, in] -> [in, out], 32x32-tiled transpose instead`,
-    await median(rounds, async () => {
-      for (const key of matrices) {
-        const [rows_, cols] = file.info(key).shape as [number, number];
-        tiledTranspose(file.getFloat32(key), rows_, cols);
-      }
-    }),
-  ]);
-  rows.push([
-    `  of which the ${matrices.length} Linear weights, tf.transpose on the wasm backend instead`,
-    await median(rounds, async () => {
-      for (const key of matrices) {
-        const t = tf.tensor2d(file.getFloat32(key), file.info(key).shape as [number, number]);
-        const tt = tf.transpose(t);
-        tt.dataSync();
-        tf.dispose([t, tt]);
-      }
-    }),
-  ]);
+  const sizeOf = (key: string): number => file.info(key).shape.reduce((a, b) => a * b, 1);
+  const buffer = new Float32Array(Math.max(...keys.map(sizeOf)));
+  const matrices = keys.filter((k) => layoutKindOf(k) === 'linear');
+  const output = new Float32Array(Math.max(...matrices.map(sizeOf)));
+  const rows: [string, number][] = [];
+  rows.push(['read model.safetensors (603 MB) whole into memory (readSafetensors)', await median(rounds, async () => void (await readSafetensors(weights)))]);
+  rows.push(['open model.safetensors, header only (openSafetensors)', await median(rounds, async () => void (await openSafetensors(weights)))]);
+  rows.push(['read every tensor from disk into one reused buffer', await median(rounds, () => keys.forEach((k) => file.readFloat32Into(k, buffer)))]);
+  const inMemory = new Map(matrices.map((k) => [k, file.getFloat32(k)]));
+  const transposeAll = (transpose: (data: Float32Array, rows: number, cols: number, out: Float32Array) => void) => () => {
+    for (const [key, data] of inMemory) {
+      const [r, c] = file.info(key).shape as [number, number];
+      transpose(data, r, c, output.subarray(0, r * c));
+    }
+  };
+  rows.push([`${matrices.length} Linear weights [out, in] -> [in, out], transpose in blocks of ${TRANSPOSE_BLOCK.rows} rows x ${TRANSPOSE_BLOCK.cols} columns (the loader's)`, await median(rounds, transposeAll(transposeMatrix))]);
+  rows.push([`${matrices.length} Linear weights, square 32x32 tiles instead`, await median(rounds, transposeAll(squareTiledTranspose))]);
+  rows.push([`${matrices.length} Linear weights, element-by-element transpose instead`, await median(rounds, transposeAll(elementwiseTranspose))]);
+  inMemory.clear();
   rows.push(['loadModelFolder, HF layout', await median(rounds, async () => (await loadModelFolder(MODEL_DIR)).dispose())]);
   rows.push(['loadModelFolder, tfjs layout (no transposes)', await median(rounds, async () => (await loadModelFolder(TFJS_DIR)).dispose())]);
   rows.push(['tokenizer + image processor (loadProcessorFrom)', await median(rounds, async () => void (await loadProcessorFrom(MODEL_DIR)))]);
