@@ -88,12 +88,21 @@ async function useTensorflow(): Promise<void> {
   if (!(await activate('tensorflow'))) throw new BackendError(`the 'tensorflow' backend failed to initialise: ${NATIVE_HINT}`);
 }
 
+/** Imports (and so registers) the wasm backend; a BackendError when the package cannot load. */
+export async function importWasmBackend(): Promise<typeof import('@tensorflow/tfjs-backend-wasm')> {
+  try {
+    return await import('@tensorflow/tfjs-backend-wasm');
+  } catch (err) {
+    throw new BackendError(`the 'wasm' backend is not available (${(err as Error).message}): reinstall @tensorflow/tfjs-backend-wasm`, { cause: err });
+  }
+}
+
 async function useWasm(threads: number | undefined): Promise<void> {
   if ('wasm' in tf.engine().registry) {
     const running = wasmStarted?.requested ?? 1;
     if (threads !== undefined && threads !== running) {
       throw new BackendError(
-        `threads: the wasm backend already runs with ${running} thread${running === 1 ? '' : 's'} in this process, ${threads} were asked for; its build is chosen once per process, before its first use`,
+        `threads: the wasm backend already runs with ${running} thread${running === 1 ? '' : 's'} in this process, asked for ${threads}; its build is chosen once per process, before its first use`,
       );
     }
   } else if (threads !== undefined && threads > 1) {
@@ -101,11 +110,7 @@ async function useWasm(threads: number | undefined): Promise<void> {
     wasmStarted = { requested: threads, actual: await startThreadedWasm(threads) };
     return;
   }
-  try {
-    await import('@tensorflow/tfjs-backend-wasm');
-  } catch (err) {
-    throw new BackendError(`the 'wasm' backend is not available (${(err as Error).message}): reinstall @tensorflow/tfjs-backend-wasm`, { cause: err });
-  }
+  await importWasmBackend();
   if (!(await activate('wasm'))) throw new BackendError("the 'wasm' backend failed to initialise (its .wasm binaries could not be loaded)");
 }
 
@@ -161,8 +166,8 @@ export function currentBackend(): string {
 }
 
 /**
- * Threads the wasm backend's matrix products use when this module started it, else undefined (1 for the
- * single-threaded build).
+ * Threads the wasm backend's matrix products use: 1 on the single-threaded build, XNNPACK's pool on the threaded
+ * build; undefined while the wasm backend has not started.
  */
 export function wasmThreads(): number | undefined {
   if (!('wasm' in tf.engine().registry)) return undefined;

@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { checkThreads } from './backend.js';
+import { checkThreads, importWasmBackend } from './backend.js';
 import { BackendError } from './errors.js';
 
 const THREADED_SCRIPT = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
@@ -79,16 +79,14 @@ async function withWorkerFiles<T>(start: () => Promise<T>): Promise<T> {
 /**
  * Initialises the `wasm` backend from the threaded SIMD build with `threads` threads and makes it the active
  * backend; returns the threads XNNPACK actually uses. The build is chosen once per process: this must run before
- * anything else initialises the wasm backend (`selectBackend` checks that).
+ * anything else initialises the wasm backend.
  */
 export async function startThreadedWasm(threads: number): Promise<number> {
   checkThreads(threads, 'threads');
-  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
-  try {
-    wasm = await import('@tensorflow/tfjs-backend-wasm');
-  } catch (err) {
-    throw new BackendError(`the 'wasm' backend is not available (${(err as Error).message}): reinstall @tensorflow/tfjs-backend-wasm`, { cause: err });
+  if ('wasm' in tf.engine().registry) {
+    throw new BackendError('threads: the wasm backend already runs in this process; its build is chosen once per process, before its first use');
   }
+  const wasm = await importWasmBackend();
   let started = false;
   let failure: unknown;
   try {
