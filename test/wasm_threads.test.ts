@@ -43,6 +43,21 @@ describe('threaded SIMD wasm build', () => {
   });
 });
 
+describe('clipseg --threads', () => {
+  test('starts the threaded build for any subcommand, and the run ends by itself', async () => {
+    const exit = await runNode(['src/cli/main.ts', '--threads', '2', '--backend', 'wasm', 'env', '--json']);
+    assert.equal(exit.code, 0, exit.stderr);
+    const report = JSON.parse(exit.stdout) as { backends: { chosen: string; wasmThreads?: number } };
+    assert.deepEqual([report.backends.chosen, report.backends.wasmThreads], ['wasm', 2]);
+  });
+
+  test('a bad count is a usage error naming --threads', async () => {
+    const exit = await runNode(['src/cli/main.ts', '--threads', '0', 'env']);
+    assert.equal(exit.code, 2);
+    assert.match(exit.stderr, /--threads: expected an integer from 1 to 8, got 0/);
+  });
+});
+
 describe('threads argument', () => {
   const saved = process.env[WASM_THREADS_ENV];
   afterEach(() => {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
-import { currentBackend, selectBackend } from '../backend.js';
+import { currentBackend, selectBackend, wasmThreads } from '../backend.js';
 import { hubCacheDir } from '../io/hub.js';
 import { DEMO_MODEL_DIR, packageRoot } from '../pipeline/assets.js';
 import { ClipSegError } from '../errors.js';
@@ -40,7 +40,7 @@ export interface EnvironmentReport {
   package: { name: string; version: string; root: string };
   node: { version: string; platform: string; arch: string };
   tfjs: string;
-  backends: { registered: string[]; chosen: string | null; error?: string; hint?: string };
+  backends: { registered: string[]; chosen: string | null; wasmThreads?: number; error?: string; hint?: string };
   nativePackages: PackageStatus[];
   gpu: GpuStatus;
   cache: { hub: string; exists: boolean; source: string; offline: boolean; endpoint: string };
@@ -113,6 +113,8 @@ export async function collectEnvironment(backend?: string): Promise<EnvironmentR
   try {
     await selectBackend(backend as Parameters<typeof selectBackend>[0]);
     backends.chosen = currentBackend();
+    const threads = wasmThreads();
+    if (backends.chosen === 'wasm' && threads !== undefined) backends.wasmThreads = threads;
   } catch (err) {
     backends.error = err instanceof ClipSegError ? err.message : String(err);
   }
@@ -148,13 +150,18 @@ function line(label: string, value: string, hint?: string): string {
   return hint === undefined ? text : `${text}\n${' '.repeat(16)}hint: ${hint}`;
 }
 
+function threadsNote(threads: number | undefined): string {
+  if (threads === undefined) return '';
+  return threads > 1 ? ` (threaded SIMD build, ${threads} threads)` : ' (1 thread)';
+}
+
 export function formatEnvironment(r: EnvironmentReport): string {
   const out: string[] = [
     line('package', `${r.package.name} ${r.package.version} (${r.package.root})`),
     line('node', `${r.node.version} (${r.node.platform} ${r.node.arch})`),
     line('tfjs', r.tfjs),
     line('backends', `registered: ${r.backends.registered.join(', ') || 'none'}`, r.backends.hint),
-    line('backend', r.backends.chosen ?? `none (${r.backends.error ?? 'unknown error'})`),
+    line('backend', r.backends.chosen === null ? `none (${r.backends.error ?? 'unknown error'})` : `${r.backends.chosen}${threadsNote(r.backends.wasmThreads)}`),
   ];
   for (const p of r.nativePackages) {
     out.push(line(p.name.replace('@tensorflow/', ''), p.installed ? `installed ${p.version ?? ''}`.trim() : 'not installed', p.hint));
