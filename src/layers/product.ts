@@ -3,7 +3,7 @@
  * for tfjs-wasm. tfjs differentiates a matMul with `matMul(dy, W, false, true)` and `matMul(x, dy, true, false)`;
  * the wasm kernel runs any product with a transposed operand in a naive loop instead of XNNPACK, about 10 times
  * slower (`benchmarks/probes/linear_backward.ts`). Transposing the operand first with the Transpose kernel keeps
- * both backward products on XNNPACK. The forward is the same fused product as before, so inference is unchanged.
+ * both backward products on XNNPACK. The forward is the plain fused product, so inference is unaffected.
  */
 import * as tf from '@tensorflow/tfjs';
 
