@@ -79,6 +79,7 @@ test('bad training options fail with typed errors before any work', async () => 
   await assert.rejects(runTrain({ data, out, config: 'tiny', negativeProb: 2 }), (e) => e instanceof InvalidArgumentError && /--negative-prob/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: path.join(root, 'missing.json') }), (e) => e instanceof ConfigError && /missing\.json/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', order: 'random' as 'shuffle' }), (e) => e instanceof InvalidArgumentError && /--order/.test(e.message));
+  await assert.rejects(runTrain({ data, out, config: 'tiny', loss: 'dice' as 'bce' }), (e) => e instanceof InvalidArgumentError && /--loss/.test(e.message) && /'dice'/.test(e.message));
   assert.ok(!existsSync(out), 'nothing was written');
 });
 
@@ -86,7 +87,7 @@ test('the train subcommand parses its flags and rejects malformed numbers', asyn
   const program = new Command('clipseg').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   registerTrain(program);
   const train = program.commands.find((c) => c.name() === 'train')!;
-  for (const flag of ['--data', '--out', '--config', '--init', '--steps', '--batch-size', '--accumulate', '--lr', '--seed', '--resume', '--eval-every', '--eval-split', '--full-finetune', '--feature-cache', '--order', '--no-visual']) {
+  for (const flag of ['--data', '--out', '--config', '--init', '--steps', '--batch-size', '--accumulate', '--lr', '--seed', '--resume', '--eval-every', '--eval-split', '--full-finetune', '--feature-cache', '--order', '--loss', '--no-visual']) {
     assert.ok(train.options.some((o) => o.long === flag), flag);
   }
   await assert.rejects(

@@ -18,6 +18,8 @@ import { PhraseCutDataset } from '../src/train/phrasecut.js';
 import { tinyConfig } from '../src/train/presets.js';
 import { SamplePipeline, type PipelineOptions } from '../src/train/sample_pipeline.js';
 import { SegmentationTask } from '../src/train/segmentation_task.js';
+import { softDiceLoss, type SegmentationLoss } from '../src/train/losses.js';
+import { bceWithLogits } from '../src/models/losses.js';
 import { makeSynthetic } from '../src/train/synthetic.js';
 import { train, type TrainerOptions } from '../src/train/trainer.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
@@ -46,10 +48,16 @@ after(async () => {
 const RUN: Omit<TrainerOptions, 'outDir'> = { steps: 16, batchSize: 4, accumulate: 1, lr: 3e-3, minLr: 1e-4, warmupSteps: 1, seed: 5, checkpointEvery: 8 };
 const TEXT_ONLY: Partial<PipelineOptions> = { size: 64, withVisual: false };
 
-function makeTask(options: { fullFinetune: boolean; pipeline?: Partial<PipelineOptions>; cache?: FeatureCache; model?: CLIPSegForImageSegmentation }): SegmentationTask {
+function makeTask(options: {
+  fullFinetune: boolean;
+  pipeline?: Partial<PipelineOptions>;
+  cache?: FeatureCache;
+  model?: CLIPSegForImageSegmentation;
+  loss?: SegmentationLoss;
+}): SegmentationTask {
   const model = options.model ?? new CLIPSegForImageSegmentation(tinyConfig(), { seed: 11 });
   const pipeline = new SamplePipeline(dataset, RUN.seed, { ...TEXT_ONLY, ...options.pipeline });
-  return new SegmentationTask({ model, pipeline, tokenizer, fullFinetune: options.fullFinetune, featureCache: options.cache });
+  return new SegmentationTask({ model, pipeline, tokenizer, fullFinetune: options.fullFinetune, featureCache: options.cache, ...(options.loss ? { loss: options.loss } : {}) });
 }
 
 function values(model: CLIPSegForImageSegmentation, prefix = ''): Map<string, Float32Array> {
@@ -113,6 +121,39 @@ test('resuming with another data set or image size is refused', async () => {
     (e) => e instanceof TrainingError && /imageSize/.test(e.message) && /64/.test(e.message) && /128/.test(e.message),
   );
   task.model.dispose();
+});
+
+test('the bce+dice loss is the BCE plus the soft Dice of the same logits, and resuming under another loss is refused', async () => {
+  const bce = makeTask({ fullFinetune: false });
+  const both = makeTask({ fullFinetune: false, loss: 'bce+dice', model: bce.model });
+  const a = await bce.microBatch(0, 4);
+  const b = await both.microBatch(0, 4);
+  const plain = tf.tidy(() => a.loss().dataSync()[0]!);
+  const combined = tf.tidy(() => b.loss().dataSync()[0]!);
+  a.dispose();
+  b.dispose();
+  const batch = await bce.pipeline.batch(0, 4);
+  const logits = tf.tidy(() => {
+    const t = tf.tensor4d(batch.pixelValues, [4, 3, 64, 64]);
+    const tokens = tokenizer.encodeBatch(batch.prompts, { padding: true });
+    return bce.model.forward({ pixelValues: t, inputIds: tokens.input_ids, attentionMask: tokens.attention_mask }, { computePooled: false }).logits;
+  });
+  const labels = tf.tensor3d(batch.labels, [4, 64, 64]);
+  const dice = tf.tidy(() => softDiceLoss(logits, labels).dataSync()[0]!);
+  const reference = tf.tidy(() => bceWithLogits(logits, labels).dataSync()[0]!);
+  tf.dispose([logits, labels]);
+  assert.ok(Math.abs(plain - reference) < 1e-5, `bce ${plain} vs ${reference}`);
+  assert.ok(dice > 0.5 && dice < 1, `an untrained model's Dice loss on sparse masks is large: ${dice}`);
+  assert.ok(Math.abs(combined - (plain + dice)) < 1e-5, `bce+dice ${combined} vs ${plain} + ${dice}`);
+
+  const outDir = path.join(root, 'loss-mismatch');
+  const first = await train(both, { ...RUN, steps: 2, checkpointEvery: 2, outDir, stopAt: 2 });
+  assert.equal((await readCheckpoint(first.lastCheckpoint!)).state.task?.['loss' as never], 'bce+dice');
+  await assert.rejects(
+    train(bce, { ...RUN, steps: 2, checkpointEvery: 2, outDir, resume: true }),
+    (e) => e instanceof TrainingError && /loss/.test(e.message) && /bce\+dice/.test(e.message),
+  );
+  bce.model.dispose();
 });
 
 test('the feature cache reproduces uncached losses within float16 tolerance and is never shared across models', async () => {

@@ -21,6 +21,7 @@ import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { loadStateDict } from '../models/state_dict.js';
 import { FeatureCache } from '../train/feature_cache.js';
 import { PhraseCutDataset } from '../train/phrasecut.js';
+import { SEGMENTATION_LOSSES, type SegmentationLoss } from '../train/losses.js';
 import { STANDARD_PREPROCESSOR_CONFIG } from '../../weights-converter/processor_files.js';
 import { TRAINING_PRESET_NAMES, trainingPreset, type TrainingPreset } from '../train/presets.js';
 import { SamplePipeline } from '../train/sample_pipeline.js';
@@ -58,6 +59,8 @@ export interface TrainCommandOptions {
   /** Build visual supports and mix text and visual conditionals (PC+; default true). */
   visual?: boolean;
   negativeProb?: number;
+  /** 'bce' (the recipe's, default) or 'bce+dice' (adds a per-sample soft Dice term). */
+  loss?: SegmentationLoss;
   templates?: 'mixed' | 'none';
   /** Random square crops of side min(H, W) (true, the recipe) or the whole image squashed, as evaluation does (false). */
   crop?: boolean;
@@ -160,6 +163,9 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   if (options.templates !== undefined && options.templates !== 'mixed' && options.templates !== 'none') {
     throw new InvalidArgumentError(`--templates: expected 'mixed' or 'none', got '${String(options.templates)}'`);
   }
+  if (options.loss !== undefined && !(SEGMENTATION_LOSSES as readonly string[]).includes(options.loss)) {
+    throw new InvalidArgumentError(`--loss: expected one of ${SEGMENTATION_LOSSES.join(', ')}, got '${String(options.loss)}'`);
+  }
   if (options.order !== undefined && options.order !== 'shuffle' && options.order !== 'sequential') {
     throw new InvalidArgumentError(`--order: expected 'shuffle' or 'sequential', got '${String(options.order)}'`);
   }
@@ -198,7 +204,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       if (fullFinetune) note('note: --feature-cache is ignored with --full-finetune (CLIP activations change as CLIP trains)');
       else featureCache = await FeatureCache.open(options.featureCache, model);
     }
-    const task = new SegmentationTask({ model, pipeline, tokenizer, fullFinetune, featureCache, origin: { init: options.init ?? null, imageSize } });
+    const task = new SegmentationTask({ model, pipeline, tokenizer, fullFinetune, featureCache, ...(options.loss === undefined ? {} : { loss: options.loss }), origin: { init: options.init ?? null, imageSize } });
     const steps = options.steps ?? defaults?.steps ?? 20000;
     const evalSplit = options.evalSplit ?? 'val';
     const evaluateAt = async (): Promise<EvaluationResult> =>
@@ -348,6 +354,7 @@ export function registerTrain(program: Command): void {
     .option('--negative-prob <p>', 'probability of a negative sample (other phrase, empty mask)', number('--negative-prob', false))
     .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
     .option('--no-crop', 'squash whole images (as evaluation does) instead of random square crops; un-augmented samples of one image then share a vision pass')
+    .option('--loss <kind>', "'bce' (the recipe's) or 'bce+dice' (adds a per-sample soft Dice term: small objects weigh as much as large ones)")
     .option('--order <mode>', "'shuffle' (seeded, per epoch) or 'sequential' (an image's phrases together, as CLIPSeg's loader)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (options: TrainCommandOptions & { json?: boolean }) => {

@@ -1,7 +1,8 @@
 /**
  * CLIPSeg training as a `TrainingTask`: micro-batch i is the sample pipeline's batch i (positions i*B .. i*B+B-1,
  * all randomness keyed by seed and position), the conditional is the text/visual interpolation
- * cond = w * text + (1 - w) * visual (w = 1 where a sample has no visual support), and the loss is BCE with logits.
+ * cond = w * text + (1 - w) * visual (w = 1 where a sample has no visual support), and the loss is BCE with logits
+ * (the recipe's) or BCE plus a per-sample soft Dice term (`losses.ts`).
  *
  * Decoder-only training (the recipe): CLIP is frozen and everything it computes (vision activations, text and
  * visual embeddings) is computed before the gradient tape, so the tape holds only the decoder. Full fine-tuning
@@ -9,11 +10,11 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, TrainingError } from '../errors.js';
+import { ConfigError, InvalidArgumentError, TrainingError } from '../errors.js';
 import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
-import { bceWithLogits } from '../models/losses.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import type { FeatureCache } from './feature_cache.js';
+import { SEGMENTATION_LOSSES, segmentationLoss, type SegmentationLoss } from './losses.js';
 import type { SamplePipeline, TrainingBatch } from './sample_pipeline.js';
 import type { MicroBatch, TrainingTask } from './trainer.js';
 import './wasm_kernels.js';
@@ -26,6 +27,8 @@ export interface SegmentationTaskOptions {
   fullFinetune?: boolean;
   /** Frozen-activation cache; used only when CLIP is frozen. */
   featureCache?: FeatureCache;
+  /** Default 'bce', the recipe's. */
+  loss?: SegmentationLoss;
   /**
    * Where the weights came from and other facts a resumed run must share (e.g. `{init, imageSize}`); stored in
    * checkpoints and compared on resume, since frozen weights are not checkpointed.
@@ -58,6 +61,7 @@ export class SegmentationTask implements TrainingTask {
   readonly tokenizer: CLIPTokenizer;
   readonly fullFinetune: boolean;
   readonly featureCache: FeatureCache | undefined;
+  readonly loss: SegmentationLoss;
   readonly origin: Record<string, unknown>;
 
   constructor(options: SegmentationTaskOptions) {
@@ -67,6 +71,10 @@ export class SegmentationTask implements TrainingTask {
     this.tokenizer = options.tokenizer;
     this.fullFinetune = options.fullFinetune ?? false;
     this.featureCache = this.fullFinetune ? undefined : options.featureCache;
+    this.loss = options.loss ?? 'bce';
+    if (!(SEGMENTATION_LOSSES as readonly string[]).includes(this.loss)) {
+      throw new InvalidArgumentError(`loss: expected one of ${SEGMENTATION_LOSSES.join(', ')}, got '${String(this.loss)}'`);
+    }
     const size = this.pipeline.options.size;
     const logits = this.model.logitsSize(size);
     if (logits !== size) {
@@ -89,6 +97,8 @@ export class SegmentationTask implements TrainingTask {
     return {
       origin: this.origin,
       fullFinetune: this.fullFinetune,
+      // Named only when it is not the default, so checkpoints written before the option existed still resume.
+      ...(this.loss === 'bce' ? {} : { loss: this.loss }),
       data: { samplesPerEpoch: this.pipeline.length, imageSize: this.pipeline.options.size },
       rng: { seed: this.pipeline.seed, streams: ["derive(seed, 'sample', position)", "derive(seed, 'epoch', epoch)"] },
     };
@@ -96,7 +106,8 @@ export class SegmentationTask implements TrainingTask {
 
   restore(state: Record<string, unknown>): void {
     const expected = this.state();
-    const differences = Object.keys(expected).filter((k) => JSON.stringify(state[k]) !== JSON.stringify(expected[k]));
+    const keys = new Set([...Object.keys(expected), ...Object.keys(state)]);
+    const differences = [...keys].filter((k) => JSON.stringify(state[k]) !== JSON.stringify(expected[k]));
     if (differences.length > 0) {
       const detail = differences.map((k) => `${k}: ${JSON.stringify(state[k])} -> ${JSON.stringify(expected[k])}`).join('; ');
       throw new TrainingError(`cannot resume: the checkpoint was made with other data or model settings (${detail})`);
@@ -112,7 +123,7 @@ export class SegmentationTask implements TrainingTask {
         loss: () => {
           const activations = expand(this.model.visionActivations(t.pixels), t.imageRow);
           const cond = this.conditional(t);
-          return bceWithLogits(this.model.decoder.forward(activations, cond).logits, t.labels);
+          return segmentationLoss(this.loss, this.model.decoder.forward(activations, cond).logits, t.labels);
         },
         dispose: () => disposeBatch(t),
       };
@@ -126,7 +137,7 @@ export class SegmentationTask implements TrainingTask {
     const cond = this.conditional(t);
     return {
       size,
-      loss: () => bceWithLogits(this.model.decoder.forward(activations, cond).logits, t.labels),
+      loss: () => segmentationLoss(this.loss, this.model.decoder.forward(activations, cond).logits, t.labels),
       dispose: () => {
         tf.dispose([...activations, cond]);
         disposeBatch(t);
