@@ -5,11 +5,15 @@
  * On tfjs-wasm a batched matMul over [B*H, T, Dh] runs 3 to 4 times slower than the same work as B*H plain 2-D
  * products once T is in the hundreds (vision and decoder: 485 tokens), so there the scores are computed per
  * (batch, head) from one transposed K per batch element. For short sequences (text prompts) the cost is per
- * operation instead, and one batched product is ~15 times faster (`benchmarks/probes/attention.ts`).
+ * operation instead, and one batched product is ~15 times faster (`benchmarks/probes/attention.ts`). The per-head
+ * products go through `linearProduct`, whose backward transposes explicitly: tfjs's own matMul gradient uses
+ * transposed-operand products, which the wasm kernel runs in a naive loop (a full-fine-tuning step of a 96 px,
+ * patch-8 model took 1.4 s instead of 0.5-0.85 s).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext } from './context.js';
 import { Linear } from './linear.js';
+import { linearProduct } from './product.js';
 import type { ParameterScope } from './scope.js';
 
 /** Sequences up to this length use one batched product over all heads (measured crossover: 20 to 77 tokens). */
@@ -119,11 +123,11 @@ export class Attention {
       const kh = numHeads === 1 ? [kT] : tf.unstack(kT.reshape([numHeads, headDim, tokens]));
       const heads: tf.Tensor[] = [];
       for (let h = 0; h < numHeads; h++) {
-        let scores = tf.matMul(qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D);
+        let scores: tf.Tensor = linearProduct(qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D);
         if (masks !== undefined) scores = tf.add(scores, masks[b]!);
         const p = tf.softmax(scores);
         if (wantWeights) probabilities.push(p);
-        heads.push(tf.matMul(p, vh[h] as tf.Tensor2D));
+        heads.push(linearProduct(p as tf.Tensor2D, vh[h] as tf.Tensor2D));
       }
       // H x [T, Dh] -> [T, D]: concatenating along the feature axis merges the heads in order.
       merged.push(numHeads === 1 ? heads[0]! : tf.concat(heads, 1));
