@@ -22,7 +22,17 @@ export { LruCache } from './pipeline/lru.js';
 export { DEMO_MODEL_DIR, EXAMPLES_DIR, packageRoot } from './pipeline/assets.js';
 export { loadImageProcessorFrom, loadProcessorFrom, loadTokenizerFrom, resolveModelFolder } from './pipeline/sources.js';
 
-export { BACKEND_ENV, BACKEND_NAMES, type BackendName, currentBackend, selectBackend } from './backend.js';
+export {
+  BACKEND_ENV,
+  BACKEND_NAMES,
+  type BackendName,
+  type BackendOptions,
+  currentBackend,
+  MAX_WASM_THREADS,
+  selectBackend,
+  WASM_THREADS_ENV,
+  wasmThreads,
+} from './backend.js';
 
 export { DEFAULT_MAX_PIXELS, type ImageSource, type LoadImageOptions, decodeImage, encodePng, loadImage, loadLegendFont, rawImageFromTensor, savePng } from './io/image_io.js';
 export { drawLegend, type LegendFont, OVERLAY_COLORS, type OverlayLayer, type OverlayOptions, overlayMasks, type RGB } from './processor/overlay.js';
