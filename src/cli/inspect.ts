@@ -48,7 +48,8 @@ export const INSPECT_INPUTS = {
 
 const INTEGER_DTYPES = new Set(['I64', 'I32', 'U8', 'BOOL']);
 
-function readInputs(file: SafetensorsFile): SegmentationInputs {
+/** The model inputs stored in a tensor file under transformers' names; unknown names and a missing `pixel_values` are errors. */
+export function readInputs(file: SafetensorsFile): SegmentationInputs {
   const accepted = Object.keys(INSPECT_INPUTS);
   for (const key of file.keys()) {
     if (!accepted.includes(key)) {

@@ -19,7 +19,7 @@ import { CLIPSegForImageSegmentation, type SegmentationInputs } from '../models/
 import { disposeOutput } from '../models/tidy.js';
 import type { RawImage } from '../processor/image.js';
 import { loadImageProcessorFrom, resolveModelFolder } from '../pipeline/sources.js';
-import { INSPECT_INPUTS, type InspectOptions, formatInspectSummary, runInspect } from './inspect.js';
+import { type InspectOptions, formatInspectSummary, readInputs, runInspect } from './inspect.js';
 
 export interface CaptureInspectOptions {
   model?: string;
@@ -40,8 +40,6 @@ export interface CaptureSummary {
   heatmaps: string[];
   tensors: { name: string; shape: number[] }[];
 }
-
-const INTEGER_INPUTS = new Set(['input_ids', 'attention_mask']);
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -66,17 +64,8 @@ function pixelValuesImage(pixels: tf.Tensor, mean: readonly number[], std: reado
 
 /** Forward with capture on tensors from a safetensors file (names as in transformers). */
 async function captureFromFile(options: CaptureInspectOptions, capture: string[]): Promise<{ result: InspectResult; image: RawImage }> {
-  const file = await readSafetensors(options.inputs!);
-  const accepted = Object.keys(INSPECT_INPUTS);
-  const inputs: Record<string, tf.Tensor> = {};
+  const inputs = readInputs(await readSafetensors(options.inputs!)) as unknown as Record<string, tf.Tensor>;
   try {
-    for (const key of file.keys()) {
-      const name = INSPECT_INPUTS[key as keyof typeof INSPECT_INPUTS];
-      if (name === undefined) throw new InvalidArgumentError(`${file.source}: unknown input tensor '${key}' (expected some of ${accepted.join(', ')})`);
-      const shape = [...file.info(key).shape];
-      inputs[name] = INTEGER_INPUTS.has(key) ? tf.tensor(file.getInt32(key), shape, 'int32') : tf.tensor(file.getFloat32(key), shape, 'float32');
-    }
-    if (inputs.pixelValues === undefined) throw new InvalidArgumentError(`${file.source}: no 'pixel_values' tensor`);
     const folder = await resolveModelFolder(options.model);
     const [model, imageProcessor] = await Promise.all([CLIPSegForImageSegmentation.fromPretrained(folder), loadImageProcessorFrom(folder)]);
     try {
