@@ -2,7 +2,9 @@
  * Where `fromPretrained` finds a model: a local folder (HF layout or converted), a weights file, or a hub id
  * (`org/name`, optionally `org/name@revision`) fetched into the Hugging Face cache. Weights are read from the first
  * of `model.safetensors`, sharded safetensors (`model.safetensors.index.json`), `pytorch_model.bin` or a sharded
- * `pytorch_model.bin.index.json`, the PyTorch ones through the safe checkpoint reader, in memory.
+ * `pytorch_model.bin.index.json`. Safetensors files stay on disk after their headers are checked: loading reads
+ * one tensor at a time (on wasm straight into its tensor's memory), so the files must not change until the model
+ * is loaded. The PyTorch ones go through the safe checkpoint reader, in memory.
  *
  * Importing this module registers it as the loader of every model class and of `CLIPSegProcessor`.
  */
@@ -16,7 +18,7 @@ import { loadProcessorFrom } from '../pipeline/sources.js';
 import { CLIPSegProcessor } from '../processor/processor.js';
 import { type HubOptions, hubFile, isHubRepoId } from './hub.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './model_files.js';
-import { type DType, readSafetensors } from './safetensors.js';
+import { type DType, openSafetensors } from './safetensors.js';
 import { readTorchCheckpoint } from './torch_checkpoint.js';
 import { exists, isDirectory } from './fs_checks.js';
 
@@ -37,6 +39,11 @@ export interface TensorReader {
   getFloat32(key: string): Float32Array;
   /** Row-major little-endian bytes in the stored dtype. */
   getBytes(key: string): Uint8Array;
+  /**
+   * Present when the tensors are read from disk on demand: the tensor as float32 written into the start of
+   * `target` (at least its size), returning that view, so loading needs no array per tensor.
+   */
+  readonly readFloat32Into?: (key: string, target: Float32Array) => Float32Array;
 }
 
 export type WeightsFormat = 'safetensors' | 'sharded-safetensors' | 'pytorch' | 'sharded-pytorch';
@@ -53,10 +60,17 @@ export interface OpenedWeights {
 
 /** Tensors gathered from one or more files, each key owned by exactly one of them. */
 class Weights implements TensorReader {
+  readonly readFloat32Into?: (key: string, target: Float32Array) => Float32Array;
+
   constructor(
     readonly source: string,
     private readonly owners: Map<string, TensorReader>,
-  ) {}
+  ) {
+    // Offered only when every file has it: the PyTorch reader, which holds its file in memory, does not.
+    if ([...owners.values()].every((owner) => owner.readFloat32Into !== undefined)) {
+      this.readFloat32Into = (key, target) => this.owner(key).readFloat32Into!(key, target);
+    }
+  }
 
   keys(): string[] {
     return [...this.owners.keys()];
@@ -88,7 +102,7 @@ class Weights implements TensorReader {
 
 async function openFile(file: string): Promise<{ reader: TensorReader; metadata: Readonly<Record<string, string>> }> {
   if (file.endsWith('.safetensors')) {
-    const st = await readSafetensors(file);
+    const st = await openSafetensors(file);
     return { reader: st, metadata: st.metadata };
   }
   return { reader: await readTorchCheckpoint(file), metadata: {} };
