@@ -35,7 +35,7 @@ export {
 } from './backend.js';
 
 export { DEFAULT_MAX_PIXELS, type ImageSource, type LoadImageOptions, decodeImage, encodePng, loadImage, loadLegendFont, rawImageFromTensor, savePng } from './io/image_io.js';
-export { drawLegend, type LegendFont, OVERLAY_COLORS, type OverlayLayer, type OverlayOptions, overlayMasks, type RGB } from './processor/overlay.js';
+export { drawLegend, type LegendFont, type LegendPlacement, OVERLAY_COLORS, type OverlayLayer, type OverlayOptions, overlayMasks, type RGB } from './processor/overlay.js';
 export * from './io/safetensors.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { loadTokenizer } from './io/tokenizer_files.js';

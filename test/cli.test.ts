@@ -88,19 +88,21 @@ test('tokenize prints the ids HF gives; --json adds the tokens', async () => {
 
 test('segment: bad input fails with the documented status, one line, nothing written', async () => {
   const out = path.join(work, 'never');
-  const [missing, noPrompt, threshold, unwritable, noModel, verbose] = await Promise.all([
+  const [missing, noPrompt, threshold, unwritable, noModel, verbose, legend] = await Promise.all([
     clipseg('segment', 'missing.png', '-p', 'a cat', '-m', MODEL, '-o', out),
     clipseg('segment', IMAGE, '-m', MODEL, '-o', out),
     clipseg('segment', IMAGE, '-p', 'a cat', '-t', '1.5', '-m', MODEL, '-o', out),
     clipseg('segment', IMAGE, '-p', 'a cat', '-m', MODEL, '-o', '/dev/null/out'),
     clipseg('segment', IMAGE, '-p', 'a cat', '-m', path.join(work, 'no-model'), '-o', out),
     clipseg('--verbose', 'segment', 'missing.png', '-p', 'a cat', '-m', MODEL, '-o', out),
+    clipseg('segment', IMAGE, '-p', 'a cat', '--legend', 'left', '-m', MODEL, '-o', out),
   ]);
   assertFailure(missing, ExitCode.INPUT, /image file not found: missing\.png/);
   assertFailure(noPrompt, ExitCode.USAGE, /at least one --prompt or --visual-prompt/);
   assertFailure(threshold, ExitCode.USAGE, /--threshold.*'1\.5' is invalid.*\[0, 1\]/);
   assertFailure(unwritable, ExitCode.USAGE, /--out: cannot write to the folder \/dev\/null\/out \(\/dev\/null is a file\)/);
   assertFailure(noModel, ExitCode.INPUT, /model folder not found/);
+  assertFailure(legend, ExitCode.USAGE, /--legend: expected 'right' or 'over', got 'left'/);
   assert.equal(verbose.code, ExitCode.INPUT);
   assert.match(verbose.stderr, /FileNotFoundError: image file not found[\s\S]*\n\s+at /);
   assert.ok(!existsSync(out), 'no output folder was created');
@@ -123,7 +125,7 @@ test('segment --json: mask, probability and overlay PNGs with areas, max probabi
   assert.equal(readdirSync(out).length, 2 * (3 * 2 + 1), 'two PNGs per prompt and one overlay per image, nothing else');
   for (const img of summary.images) {
     const overlay = await loadImage(img.overlay);
-    assert.deepEqual([overlay.width, overlay.height], [img.width, img.height]);
+    assert.ok(overlay.width > img.width && overlay.height >= img.height, 'the legend strip is added beside the image');
     for (const p of img.prompts) {
       const mask = await loadImage(p.mask);
       const prob = await loadImage(p.probabilities);

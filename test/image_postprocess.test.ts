@@ -146,6 +146,30 @@ test('the legend draws swatches and dark label text with jimp\'s bundled font', 
   assert.deepEqual(at(photo.width - 1, photo.height - 1), [...photo.data.subarray(photo.data.length - 3)]);
 });
 
+test('legend \'right\': the image is left untouched and the legend sits in a white strip beside it', async () => {
+  const photo = await loadImage(path.join(DIR, 'astronaut_400x380.png'));
+  const font = await loadLegendFont(photo.height);
+  const half: ProbabilityMap = { data: new Float32Array(photo.width * photo.height).fill(0.9), width: photo.width, height: photo.height };
+  const layers = [{ label: 'a person', map: half }, { label: 'the flag', map: half }];
+  const bare = overlayMasks(photo, layers);
+  const beside = overlayMasks(photo, layers, { font, legend: 'right' });
+  const line = font.common.lineHeight;
+  const pad = Math.max(2, Math.round(line / 4));
+  const swatch = Math.round(line * 0.75);
+  assert.ok(beside.width > photo.width + swatch + 2 * pad, `width ${beside.width}`);
+  assert.equal(beside.height, photo.height, 'a two-line legend is shorter than the image');
+  for (let y = 0; y < photo.height; y++) {
+    const row = beside.data.subarray(y * beside.width * 3, (y * beside.width + photo.width) * 3);
+    assert.deepEqual(row, bare.data.subarray(y * photo.width * 3, (y + 1) * photo.width * 3), `row ${y} of the overlay is unchanged`);
+  }
+  const at = (x: number, y: number) => [...beside.data.subarray((y * beside.width + x) * 3, (y * beside.width + x) * 3 + 3)];
+  const sy = pad + Math.round((line - swatch) / 2) + 1;
+  assert.deepEqual(at(photo.width + pad + 1, sy), [...OVERLAY_COLORS[0]!]);
+  assert.deepEqual(at(photo.width + pad + 1, sy + line + pad), [...OVERLAY_COLORS[1]!]);
+  assert.deepEqual(at(beside.width - 1, beside.height - 1), [255, 255, 255], 'the strip is white below the legend');
+  assert.throws(() => overlayMasks(photo, layers, { font, legend: 'left' as 'right' }), (e) => e instanceof InvalidArgumentError && /options.legend/.test(e.message));
+});
+
 test('loadLegendFont picks about 1/30 of the image height, within 12-64 px, and rejects bad heights', async () => {
   assert.equal((await loadLegendFont(100)).info.size, 12);
   assert.equal((await loadLegendFont(1000)).info.size, 32);

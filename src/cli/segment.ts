@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { loadImage, loadLegendFont, savePng } from '../io/image_io.js';
 import { COLORMAP_NAMES, type ColormapName } from '../processor/colormap.js';
 import type { RawImage } from '../processor/image.js';
-import { overlayMasks } from '../processor/overlay.js';
+import { type LegendPlacement, overlayMasks } from '../processor/overlay.js';
 import { DEFAULT_MASK_THRESHOLD, binaryMask, probabilityImage } from '../processor/postprocess.js';
 import type { PromptBox } from '../processor/visual_prompt.js';
 import { countProgress } from '../pipeline/count_progress.js';
@@ -26,6 +26,8 @@ export interface SegmentCommandOptions {
   out?: string;
   json?: boolean;
   colormap?: ColormapName;
+  /** Legend of the overlay: 'right' (default, a strip beside the image) or 'over' (a box on its top-left corner). */
+  legend?: LegendPlacement;
   cacheSize?: number;
 }
 
@@ -161,6 +163,8 @@ export async function runSegment(imagePaths: readonly string[], options: Segment
   const prompts: Prompt[] = [...(options.prompt ?? []), ...visualPrompts(options)];
   if (prompts.length === 0) throw new InvalidArgumentError('segment: expected at least one --prompt or --visual-prompt');
   const colormap = options.colormap ?? 'grey';
+  const legend = options.legend ?? 'right';
+  if (legend !== 'right' && legend !== 'over') throw new InvalidArgumentError(`--legend: expected 'right' or 'over', got '${String(legend)}'`);
   const out = options.out ?? DEFAULT_OUT_DIR;
 
   const images: RawImage[] = [];
@@ -197,7 +201,7 @@ export async function runSegment(imagePaths: readonly string[], options: Segment
     for (const [i, image] of images.entries()) {
       const imageStart = performance.now();
       const results = await seg.segment(image, prompts, { threshold });
-      summary.images.push(await writeImageOutputs(imagePaths[i]!, stems[i]!, image, results, { out, threshold, colormap, imageStart }));
+      summary.images.push(await writeImageOutputs(imagePaths[i]!, stems[i]!, image, results, { out, threshold, colormap, legend, imageStart }));
       progress.tick(path.basename(imagePaths[i]!));
     }
   } finally {
@@ -214,7 +218,7 @@ async function writeImageOutputs(
   stem: string,
   image: RawImage,
   results: readonly Segmentation[],
-  options: { out: string; threshold: number; colormap: ColormapName; imageStart: number },
+  options: { out: string; threshold: number; colormap: ColormapName; legend: LegendPlacement; imageStart: number },
 ): Promise<ImageSummary> {
   const slugs = uniqueNames(results.map((r) => slugify(r.prompt)));
   const prompts: PromptSummary[] = [];
@@ -236,7 +240,7 @@ async function writeImageOutputs(
   const overlay = overlayMasks(
     image,
     results.map((r) => ({ label: r.prompt, map: { data: r.probabilities, width: r.width, height: r.height } })),
-    { threshold: options.threshold, font: await loadLegendFont(image.height) },
+    { threshold: options.threshold, font: await loadLegendFont(image.height), legend: options.legend },
   );
   const overlayFile = path.join(options.out, `${stem}_overlay.png`);
   await savePng(overlayFile, overlay);
@@ -271,6 +275,7 @@ export function registerSegment(program: Command): void {
       if (!(COLORMAP_NAMES as readonly string[]).includes(value)) throw new CommanderArgumentError(`expected one of ${COLORMAP_NAMES.join(', ')}`);
       return value as ColormapName;
     })
+    .option('--legend <where>', "overlay legend: 'right' (a strip beside the image, default) or 'over' (a box on its top-left corner)")
     .option('--cache-size <n>', 'text embeddings kept for reuse (default 256)', parseCacheSize)
     .option('--json', 'print a machine-readable summary (files, areas, max probabilities, timings)')
     .action(async (images: string[], options: SegmentCommandOptions) => {
