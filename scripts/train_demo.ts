@@ -3,14 +3,16 @@
  *
  * 1. writes a synthetic PhraseCut-format set of coloured shapes (`makeSynthetic`, fixed seed);
  * 2. trains the `demo` preset from random initialisation, every parameter trainable (there is no pretrained CLIP
- *    offline), with raw-phrase text prompts and 20 % negatives; whole images squashed to 96 px (as evaluation does)
- *    in CLIPSeg's sequential order, so the phrases of one image sit in one batch and share its vision pass;
+ *    offline), with raw-phrase text prompts and 20 % negatives, BCE plus a per-sample soft Dice loss; whole images
+ *    squashed to 96 px (as evaluation does) in CLIPSeg's sequential order, so the phrases of one image sit in one
+ *    batch and share its vision pass;
  * 3. stores the weights as float16 safetensors (tfjs layout) with config.json and preprocessor_config.json;
  * 4. evaluates the stored weights on the held-out test split (paper protocol at the model's input size) and writes
  *    report.json and REPORT.md.
  *
  * Options: --work DIR (data and run folder, default: a folder in the OS temp dir), --out DIR (default
- * assets/demo-model), --steps N, --images N, --lr LR, --resume. Every random choice is seeded, so the run is reproducible.
+ * assets/demo-model), --steps N, --images N, --lr LR, --beta2 B, --loss bce|bce+dice, --config PRESET|FILE,
+ * --decoder-only, --resume. Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -26,6 +28,7 @@ import { floatToHalf, writeSafetensors, type WriteTensor } from '../src/io/safet
 import { loadTokenizer } from '../src/io/tokenizer_files.js';
 import { SAFETENSORS_METADATA } from '../src/models/layout.js';
 import { stateDict } from '../src/models/state_dict.js';
+import type { SegmentationLoss } from '../src/train/losses.js';
 import { trainingPreset } from '../src/train/presets.js';
 import { makeSynthetic, type SyntheticSummary } from '../src/train/synthetic.js';
 
@@ -36,10 +39,11 @@ const { values: args } = parseArgs({
   options: {
     work: { type: 'string', default: path.join(os.tmpdir(), 'clipseg-train-demo') },
     out: { type: 'string', default: path.join(import.meta.dirname, '..', 'assets', 'demo-model') },
-    steps: { type: 'string', default: '2400' },
-    images: { type: 'string', default: '1000' },
+    steps: { type: 'string', default: '3600' },
+    images: { type: 'string', default: '4000' },
     lr: { type: 'string', default: '3e-3' },
     beta2: { type: 'string', default: '0.98' },
+    loss: { type: 'string', default: 'bce+dice' },
     config: { type: 'string', default: 'demo' },
     'decoder-only': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
@@ -68,12 +72,12 @@ const settings = {
   order: 'sequential',
   templates: 'none',
   negativeProb: 0.2,
+  loss: args.loss as SegmentationLoss,
   identityFilm: true,
   fullFinetune: !args['decoder-only'],
 } satisfies Partial<TrainCommandOptions>;
 
 await tf.setBackend('wasm');
-const started = Date.now();
 const data = path.join(args.work, 'data');
 const run = path.join(args.work, 'run');
 const dataset = { seed: DATA_SEED, images, size: 192 };
@@ -141,7 +145,6 @@ const report = {
     seconds: Math.round(evalSeconds),
   },
   command: 'npm run train:demo',
-  total_seconds: Math.round((Date.now() - started) / 1000),
 };
 await writeFileAtomic(path.join(args.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
 await writeFileAtomic(path.join(args.out, 'REPORT.md'), renderReport(report, result));
@@ -190,7 +193,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '',
     e.miou >= 0.75
       ? `This meets the project's target of mIoU >= 75 % for the demo model.`
-      : `This falls short of the project's target of mIoU >= 75 % for the demo model: the training budget (${r.training.steps} steps on a CPU) ends while the loss is still falling (\`loss.png\`); more steps (\`--steps\`) improve it.`,
+      : `This falls short of the project's target of mIoU >= 75 % for the demo model. The budget was ${r.training.steps} steps of CPU time; the loss (\`loss.png\`) levels off only as the cosine schedule lowers the learning rate, so a longer schedule (\`--steps\`) is the first thing to try.`,
     '',
     best?.miou !== undefined && best.fgiou !== undefined
       ? `Best threshold on the test split (oracle, as the paper's Tables 8-9): mIoU ${pct(best.miou)} at t = ${best.miouThreshold?.toFixed(2)}, IoU_FG ${pct(best.fgiou)} at t = ${best.fgiouThreshold?.toFixed(2)}.`
@@ -211,7 +214,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '## Training',
     '',
     `- ${r.training.steps} steps of batch ${r.training.batchSize}, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
-    `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts.`,
+    `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts; loss ${r.training.loss === 'bce+dice' ? 'BCE plus a per-sample soft Dice term (`--loss bce+dice`; the paper uses BCE alone)' : 'BCE'}.`,
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
     `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`.`,
