@@ -21,7 +21,7 @@ import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { loadStateDict } from '../models/state_dict.js';
 import { FeatureCache } from '../train/feature_cache.js';
 import { PhraseCutDataset } from '../train/phrasecut.js';
-import { SEGMENTATION_LOSSES, type SegmentationLoss } from '../train/losses.js';
+import { checkSegmentationLoss, type SegmentationLoss } from '../train/losses.js';
 import { STANDARD_PREPROCESSOR_CONFIG } from '../../weights-converter/processor_files.js';
 import { TRAINING_PRESET_NAMES, trainingPreset, type TrainingPreset } from '../train/presets.js';
 import { SamplePipeline } from '../train/sample_pipeline.js';
@@ -163,9 +163,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   if (options.templates !== undefined && options.templates !== 'mixed' && options.templates !== 'none') {
     throw new InvalidArgumentError(`--templates: expected 'mixed' or 'none', got '${String(options.templates)}'`);
   }
-  if (options.loss !== undefined && !(SEGMENTATION_LOSSES as readonly string[]).includes(options.loss)) {
-    throw new InvalidArgumentError(`--loss: expected one of ${SEGMENTATION_LOSSES.join(', ')}, got '${String(options.loss)}'`);
-  }
+  if (options.loss !== undefined) checkSegmentationLoss(options.loss, '--loss');
   if (options.order !== undefined && options.order !== 'shuffle' && options.order !== 'sequential') {
     throw new InvalidArgumentError(`--order: expected 'shuffle' or 'sequential', got '${String(options.order)}'`);
   }

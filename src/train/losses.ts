@@ -13,6 +13,14 @@ import { bceWithLogits } from '../models/losses.js';
 export const SEGMENTATION_LOSSES = ['bce', 'bce+dice'] as const;
 export type SegmentationLoss = (typeof SEGMENTATION_LOSSES)[number];
 
+/** `value` as a loss name, or an `InvalidArgumentError` naming `argument` (`loss`, `--loss`, ...). */
+export function checkSegmentationLoss(value: unknown, argument: string): SegmentationLoss {
+  if (!(SEGMENTATION_LOSSES as readonly unknown[]).includes(value)) {
+    throw new InvalidArgumentError(`${argument}: expected one of ${SEGMENTATION_LOSSES.join(', ')}, got '${String(value)}'`);
+  }
+  return value as SegmentationLoss;
+}
+
 /**
  * Mean over samples of 1 - (2 sum(p y) + 1) / (sum(p) + sum(y) + 1) with p = sigmoid(logits): the +1 (as the
  * evaluation's IoU smoothing) makes an empty prediction of an empty label a perfect score, so negatives push p to 0.
@@ -36,12 +44,10 @@ export function softDiceLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 
 /** The loss named `kind` of a batch of logits. */
 export function segmentationLoss(kind: SegmentationLoss, logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  switch (kind) {
+  switch (checkSegmentationLoss(kind, 'loss')) {
     case 'bce':
       return bceWithLogits(logits, labels);
     case 'bce+dice':
       return tf.tidy(() => tf.add(bceWithLogits(logits, labels), softDiceLoss(logits, labels)) as tf.Scalar);
-    default:
-      throw new InvalidArgumentError(`loss: expected one of ${SEGMENTATION_LOSSES.join(', ')}, got '${String(kind)}'`);
   }
 }

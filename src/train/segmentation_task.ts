@@ -10,11 +10,11 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, InvalidArgumentError, TrainingError } from '../errors.js';
+import { ConfigError, TrainingError } from '../errors.js';
 import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import type { FeatureCache } from './feature_cache.js';
-import { SEGMENTATION_LOSSES, segmentationLoss, type SegmentationLoss } from './losses.js';
+import { checkSegmentationLoss, segmentationLoss, type SegmentationLoss } from './losses.js';
 import type { SamplePipeline, TrainingBatch } from './sample_pipeline.js';
 import type { MicroBatch, TrainingTask } from './trainer.js';
 import './wasm_kernels.js';
@@ -71,10 +71,7 @@ export class SegmentationTask implements TrainingTask {
     this.tokenizer = options.tokenizer;
     this.fullFinetune = options.fullFinetune ?? false;
     this.featureCache = this.fullFinetune ? undefined : options.featureCache;
-    this.loss = options.loss ?? 'bce';
-    if (!(SEGMENTATION_LOSSES as readonly string[]).includes(this.loss)) {
-      throw new InvalidArgumentError(`loss: expected one of ${SEGMENTATION_LOSSES.join(', ')}, got '${String(this.loss)}'`);
-    }
+    this.loss = checkSegmentationLoss(options.loss ?? 'bce', 'loss');
     const size = this.pipeline.options.size;
     const logits = this.model.logitsSize(size);
     if (logits !== size) {
