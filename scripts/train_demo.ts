@@ -55,8 +55,9 @@ const { values: args } = parseArgs({
 const steps = Number(args.steps);
 const images = Number(args.images);
 const lr = Number(args.lr);
-// A preset brings its input size; a config.json file trains at its own vision_config.image_size.
-const imageSize = args.config.endsWith('.json')
+// A preset brings its input size; a config file (recognised as `clipseg train --config` does) trains at its own
+// vision_config.image_size.
+const imageSize = args.config.endsWith('.json') || args.config.includes(path.sep)
   ? CLIPSegConfig.fromJSONString(await fs.readFile(args.config, 'utf8'), args.config).vision_config.image_size
   : trainingPreset(args.config).imageSize;
 const settings = {
