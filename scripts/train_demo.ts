@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CLIPSegConfig } from '../src/config/index.js';
-import { runTrain, preprocessorConfig, type TrainCommandOptions } from '../src/cli/train.js';
+import { isConfigFile, runTrain, preprocessorConfig, type TrainCommandOptions } from '../src/cli/train.js';
 import { evaluate, type EvaluationResult } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { loadModelFolder } from '../src/io/model_files.js';
@@ -55,9 +55,8 @@ const { values: args } = parseArgs({
 const steps = Number(args.steps);
 const images = Number(args.images);
 const lr = Number(args.lr);
-// A preset brings its input size; a config file (recognised as `clipseg train --config` does) trains at its own
-// vision_config.image_size.
-const imageSize = args.config.endsWith('.json') || args.config.includes(path.sep)
+// A preset brings its input size; a config file trains at its own vision_config.image_size.
+const imageSize = isConfigFile(args.config)
   ? CLIPSegConfig.fromJSONString(await fs.readFile(args.config, 'utf8'), args.config).vision_config.image_size
   : trainingPreset(args.config).imageSize;
 const settings = {

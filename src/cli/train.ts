@@ -103,6 +103,11 @@ interface Architecture {
   preset: TrainingPreset | undefined;
 }
 
+/** How `--config` tells a config.json path from a preset name. */
+export function isConfigFile(config: string): boolean {
+  return config.endsWith('.json') || config.includes(path.sep);
+}
+
 async function resolveArchitecture(config: string | undefined, initDir: string | undefined): Promise<Architecture> {
   if (config === undefined) {
     if (initDir === undefined) {
@@ -111,7 +116,7 @@ async function resolveArchitecture(config: string | undefined, initDir: string |
     const text = await fs.readFile(path.join(initDir, 'config.json'), 'utf8');
     return { config: CLIPSegConfig.fromJSONString(text, path.join(initDir, 'config.json')), preset: undefined };
   }
-  if (config.endsWith('.json') || config.includes(path.sep)) {
+  if (isConfigFile(config)) {
     let text: string;
     try {
       text = await fs.readFile(config, 'utf8');
