@@ -4,8 +4,8 @@
  * 1. writes a synthetic PhraseCut-format set of coloured shapes (`makeSynthetic`, fixed seed);
  * 2. trains the `demo` preset from random initialisation, every parameter trainable (there is no pretrained CLIP
  *    offline), with raw-phrase text prompts and 20 % negatives, BCE plus a per-sample soft Dice loss; whole images
- *    squashed to 96 px (as evaluation does) in CLIPSeg's sequential order, so the phrases of one image sit in one
- *    batch and share its vision pass;
+ *    squashed to the model's input size (as evaluation does) in CLIPSeg's sequential order, so the phrases of one
+ *    image sit in one batch and share its vision pass;
  * 3. stores the weights as float16 safetensors (tfjs layout) with config.json and preprocessor_config.json;
  * 4. evaluates the stored weights on the held-out test split (paper protocol at the model's input size) and writes
  *    report.json and REPORT.md.
@@ -41,7 +41,7 @@ const { values: args } = parseArgs({
   options: {
     work: { type: 'string', default: path.join(os.tmpdir(), 'clipseg-train-demo') },
     out: { type: 'string', default: path.join(import.meta.dirname, '..', 'assets', 'demo-model') },
-    steps: { type: 'string', default: '5000' },
+    steps: { type: 'string', default: '3000' },
     images: { type: 'string', default: '4000' },
     lr: { type: 'string', default: '1.5e-3' },
     beta2: { type: 'string', default: '0.98' },

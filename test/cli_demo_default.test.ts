@@ -49,7 +49,7 @@ test('segment without --model runs offline on the shipped demo model and finds t
   }
 });
 
-test('eval runs the demo model at its own input size (96 px, not 352) and reports the paper metrics', async () => {
+test('eval runs the demo model at its own input size (128 px, not 352) and reports the paper metrics', async () => {
   const data = mkdtempSync(path.join(os.tmpdir(), 'clipseg-demo-eval-'));
   try {
     const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8' });
