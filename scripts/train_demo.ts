@@ -41,9 +41,9 @@ const { values: args } = parseArgs({
   options: {
     work: { type: 'string', default: path.join(os.tmpdir(), 'clipseg-train-demo') },
     out: { type: 'string', default: path.join(import.meta.dirname, '..', 'assets', 'demo-model') },
-    steps: { type: 'string', default: '3000' },
+    steps: { type: 'string', default: '4500' },
     images: { type: 'string', default: '4000' },
-    lr: { type: 'string', default: '1.5e-3' },
+    lr: { type: 'string', default: '1e-3' },
     beta2: { type: 'string', default: '0.98' },
     loss: { type: 'string', default: 'bce+dice' },
     config: { type: 'string', default: 'demo' },
