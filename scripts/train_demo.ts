@@ -36,14 +36,16 @@ import { makeSynthetic, type SyntheticSummary } from '../src/train/synthetic.js'
 
 const DATA_SEED = 2024;
 const TRAIN_SEED = 0;
+// The run's schedule is the preset's, so the preset and this command cannot drift apart.
+const DEMO = trainingPreset('demo').defaults;
 
 const { values: args } = parseArgs({
   options: {
     work: { type: 'string', default: path.join(os.tmpdir(), 'clipseg-train-demo') },
     out: { type: 'string', default: path.join(import.meta.dirname, '..', 'assets', 'demo-model') },
-    steps: { type: 'string', default: '4500' },
+    steps: { type: 'string', default: String(DEMO.steps) },
     images: { type: 'string', default: '4000' },
-    lr: { type: 'string', default: '1e-3' },
+    lr: { type: 'string', default: String(DEMO.lr) },
     beta2: { type: 'string', default: '0.98' },
     loss: { type: 'string', default: 'bce+dice' },
     config: { type: 'string', default: 'demo' },
@@ -63,12 +65,12 @@ const settings = {
   config: args.config,
   imageSize,
   steps,
-  batchSize: 16,
-  accumulate: 1,
+  batchSize: DEMO.batchSize,
+  accumulate: DEMO.accumulate,
   lr,
-  minLr: 1e-4,
-  warmup: Math.min(100, Math.floor(steps / 4)),
-  weightDecay: 0.01,
+  minLr: DEMO.minLr,
+  warmup: Math.min(DEMO.warmupSteps, Math.floor(steps / 4)),
+  weightDecay: DEMO.weightDecay,
   beta2: Number(args.beta2),
   maxGradNorm: 1,
   seed: TRAIN_SEED,
