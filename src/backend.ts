@@ -6,19 +6,10 @@
  * once per process, when the wasm backend is first initialised.
  */
 import * as tf from '@tensorflow/tfjs';
+import { BACKEND_ENV, BACKEND_NAMES, type BackendName, WASM_THREADS_ENV, checkThreads } from './backend_options.js';
 import { BackendError, InvalidArgumentError } from './errors.js';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
-
-/** The environment variable that picks the backend when no name is passed. */
-export const BACKEND_ENV = 'CLIPSEG_BACKEND';
-
-/** The environment variable that sets the wasm backend's threads when no `threads` option is passed. */
-export const WASM_THREADS_ENV = 'CLIPSEG_WASM_THREADS';
-
-/** XNNPACK's pool in tfjs-backend-wasm 4.22 never exceeds Emscripten's 8 pre-created workers. */
-export const MAX_WASM_THREADS = 8;
+export { BACKEND_ENV, BACKEND_NAMES, type BackendName, MAX_WASM_THREADS, WASM_THREADS_ENV, checkThreads } from './backend_options.js';
 
 export interface BackendOptions {
   /**
@@ -31,15 +22,6 @@ export interface BackendOptions {
 
 /** The wasm build this module started: the threads asked for and those XNNPACK uses. */
 let wasmStarted: { requested: number; actual: number } | undefined;
-
-/** Checks a thread count; `argument` names where it came from in the error. */
-export function checkThreads(value: unknown, argument: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_WASM_THREADS) {
-    const shown = typeof value === 'string' ? `'${value}'` : String(value);
-    throw new InvalidArgumentError(`${argument}: expected an integer from 1 to ${MAX_WASM_THREADS}, got ${shown}`);
-  }
-  return value;
-}
 
 /** The threads asked for: the option, else the environment variable, else undefined (no preference). */
 function requestedThreads(options: BackendOptions): number | undefined {

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
+import { promisify } from 'node:util';
 import { CommanderError } from 'commander';
 import { ExitCode, errorLine, exitCodeFor, reportError } from '../src/cli/errors.js';
 import { buildProgram } from '../src/cli/main.js';
@@ -55,6 +56,20 @@ test('every subcommand is registered and has help', () => {
   const global = program.helpInformation();
   assert.match(global, /--verbose/);
   assert.match(global, /--backend <name>/);
+});
+
+test('declaring the commands and their help does not load tfjs (each command imports it when it runs)', async () => {
+  // tfjs keeps its engine in a global when it is first imported; the last line proves that this probe sees it.
+  const script = [
+    "const { buildProgram } = await import('./src/cli/main.ts');",
+    'const program = buildProgram();',
+    'for (const command of program.commands) command.helpInformation();',
+    'console.log(typeof globalThis._tfengine);',
+    "await import('@tensorflow/tfjs');",
+    'console.log(typeof globalThis._tfengine);',
+  ].join('\n');
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  assert.deepEqual(stdout.trim().split('\n'), ['undefined', 'object']);
 });
 
 test('help, version, usage errors: exit statuses and one-line messages', async () => {

@@ -81,7 +81,7 @@ describe('clipseg inspect', () => {
     const out = path.join(tmp, 'spawned.safetensors');
     const script = [
       "import { Command } from 'commander';",
-      "import { registerInspect } from './src/cli/inspect.ts';",
+      "import { registerInspect } from './src/cli/commands/inspect.ts';",
       "const program = new Command('clipseg');",
       'registerInspect(program);',
       "await program.parseAsync(process.argv.slice(2), { from: 'user' });",

@@ -20,7 +20,7 @@ import { loadTokenizer } from '../src/io/tokenizer_files.js';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
 import { hfShapeOf, tfjsToHf } from '../src/models/layout.js';
 import { CLIPSEG_IMAGE_DEFAULTS, CLIPSegImageProcessor } from '../src/processor/image_processor.js';
-import { registerConvert } from '../src/cli/convert.js';
+import { registerConvert } from '../src/cli/commands/convert.js';
 import { runInspect } from '../src/cli/inspect.js';
 import { convertCheckpoint, type ConvertOptions, inferConfig } from '../weights-converter/index.js';
 import { assertClose } from './helpers/assert_close.js';

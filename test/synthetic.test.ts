@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Command } from 'commander';
-import { registerMakeSynthetic } from '../src/cli/make_synthetic.js';
+import { registerMakeSynthetic } from '../src/cli/commands/make_synthetic.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { PhraseCutDataset } from '../src/train/phrasecut.js';
 import { makeSynthetic } from '../src/train/synthetic.js';

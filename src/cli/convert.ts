@@ -3,10 +3,8 @@
  * release with `--clip`) into a model folder in this package's tfjs layout, and prints a summary.
  */
 import { promises as fs } from 'node:fs';
-import type { Command } from 'commander';
 import { ConfigError, FileNotFoundError, InvalidArgumentError } from '../errors.js';
 import { convertCheckpoint, type ConvertSummary, type OutputDType } from '../../weights-converter/convert.js';
-import { formatSummary } from '../../weights-converter/summary.js';
 
 export interface ConvertCommandOptions {
   dtype?: string;
@@ -39,18 +37,4 @@ export async function runConvert(src: string, out: string, options: ConvertComma
     ...(options.clip !== undefined ? { clip: options.clip } : {}),
     ...(options.config !== undefined ? { config: await readOverrides(options.config) } : {}),
   });
-}
-
-export function registerConvert(program: Command): void {
-  program
-    .command('convert')
-    .description('convert CLIPSeg weights into a model folder in the tfjs layout (config, weights, processor files)')
-    .argument('<src>', "HF model folder or weights file (model.safetensors, sharded index, pytorch_model.bin), or the paper's decoder weights")
-    .argument('<out>', 'output folder (created if needed)')
-    .option('--dtype <dtype>', 'precision of the written weights: float32 or float16', 'float32')
-    .option('--clip <file>', "OpenAI CLIP ViT-B/16 weights (ViT-B-16.pt) for the paper's decoder-only weights (rd64-uni.pth, ...)")
-    .option('--config <file>', 'JSON of config.json values that override the source config or complete the inferred one')
-    .action(async (src: string, out: string, options: ConvertCommandOptions) => {
-      process.stdout.write(formatSummary(await runConvert(src, out, options)));
-    });
 }

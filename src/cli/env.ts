@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend, selectBackend, wasmThreads } from '../backend.js';
 import { hubCacheDir } from '../io/hub.js';
@@ -173,16 +172,4 @@ export function formatEnvironment(r: EnvironmentReport): string {
   out.push(line('HF endpoint', `${r.cache.endpoint}${r.cache.offline ? ' (offline: HF_HUB_OFFLINE is set)' : ''}`));
   out.push(line('demo model', `${r.demoModel.path} (${r.demoModel.present ? 'present' : 'missing'})`, r.demoModel.hint));
   return `${out.join('\n')}\n`;
-}
-
-export function registerEnv(program: Command): void {
-  program
-    .command('env')
-    .description('report the tfjs version, backends, GPU support and cache folders, with hints for missing pieces')
-    .option('--json', 'print the report as JSON')
-    .action(async (options: { json?: boolean }, command: Command) => {
-      const globals = command.optsWithGlobals() as { backend?: string };
-      const report = await collectEnvironment(globals.backend);
-      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatEnvironment(report));
-    });
 }

@@ -1,5 +1,4 @@
 /** `clipseg eval`: scores a model on a PhraseCut-format split with the paper's or the official protocol. */
-import type { Command } from 'commander';
 import { selectBackend } from '../backend.js';
 import { InvalidArgumentError } from '../errors.js';
 import { type EvaluationResult, type Protocol, evaluate } from '../eval/evaluate.js';
@@ -7,16 +6,6 @@ import { resolvePretrainedFolder } from '../io/pretrained.js';
 import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { targetSize } from '../processor/image_processor.js';
 import { loadImageProcessorFrom, loadTokenizerFrom } from '../pipeline/sources.js';
-
-function number(name: string, integer: boolean): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isSafeInteger(n))) {
-      throw new InvalidArgumentError(`${name}: expected ${integer ? 'an integer' : 'a number'}, got '${value}'`);
-    }
-    return n;
-  };
-}
 
 const pct = (v: number): string => (100 * v).toFixed(2).padStart(7);
 
@@ -38,50 +27,49 @@ export function formatEvaluation(r: EvaluationResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function registerEval(program: Command): void {
-  program
-    .command('eval')
-    .description('evaluate a model on a PhraseCut-format split (mIoU, IoU_FG, AP)')
-    .requiredOption('--model <dir|id>', 'model folder or hub id')
-    .requiredOption('--data <dir>', 'PhraseCut folder (VGPhraseCut_v0 or its parent)')
-    .option('--split <name>', "split: train, val, test, miniv or e.g. 'val_miniv'", 'test')
-    .option('--threshold <t>', 'probability threshold', number('--threshold', false), 0.3)
-    .option('--protocol <name>', "'paper' (squashed square input, +1 smoothing, AP) or 'official' (original size, binary masks)", 'paper')
-    .option('--size <px>', "model input side (default: the model's preprocessor_config.json, 352 for the CIDAS models)", number('--size', true))
-    .option('--batch-size <n>', 'images per forward pass', number('--batch-size', true), 32)
-    .option('--limit <n>', 'evaluate only the first n tasks', number('--limit', true))
-    .option('--json', 'print the result as JSON on stdout')
-    .action(async (options: { model: string; data: string; split: string; threshold: number; protocol: string; batchSize: number; limit?: number; size?: number; json?: boolean }) => {
-      if (options.protocol !== 'paper' && options.protocol !== 'official') {
-        throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
-      }
-      await selectBackend(process.env.CLIPSEG_BACKEND);
-      const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
-      const [model, tokenizer, imageProcessor] = await Promise.all([
-        CLIPSegForImageSegmentation.fromPretrained(dir),
-        loadTokenizerFrom(dir),
-        loadImageProcessorFrom(dir),
-      ]);
-      // The model's own input size: a model trained at 96 px in 12 px patches cannot take the paper's 352.
-      const size = options.size ?? targetSize(imageProcessor.options.size, 352, 352).height;
-      try {
-        const result = await evaluate(model, options.data, {
-          tokenizer,
-          split: options.split,
-          threshold: options.threshold,
-          protocol: options.protocol as Protocol,
-          batchSize: options.batchSize,
-          size,
-          ...(options.limit === undefined ? {} : { limit: options.limit }),
-          onProgress: options.json
-            ? undefined
-            : (done, total) => {
-                if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}${done === total ? '\n' : ''}`);
-              },
-        });
-        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvaluation(result));
-      } finally {
-        model.dispose();
-      }
+export interface EvalCommandOptions {
+  model: string;
+  data: string;
+  split: string;
+  threshold: number;
+  protocol: string;
+  batchSize: number;
+  limit?: number;
+  size?: number;
+  json?: boolean;
+}
+
+/** Loads the model and scores it; prints the table, or with `json` the result as JSON. */
+export async function runEval(options: EvalCommandOptions): Promise<void> {
+  if (options.protocol !== 'paper' && options.protocol !== 'official') {
+    throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
+  }
+  await selectBackend(process.env.CLIPSEG_BACKEND);
+  const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
+  const [model, tokenizer, imageProcessor] = await Promise.all([
+    CLIPSegForImageSegmentation.fromPretrained(dir),
+    loadTokenizerFrom(dir),
+    loadImageProcessorFrom(dir),
+  ]);
+  // The model's own input size: a model trained at 96 px in 12 px patches cannot take the paper's 352.
+  const size = options.size ?? targetSize(imageProcessor.options.size, 352, 352).height;
+  try {
+    const result = await evaluate(model, options.data, {
+      tokenizer,
+      split: options.split,
+      threshold: options.threshold,
+      protocol: options.protocol as Protocol,
+      batchSize: options.batchSize,
+      size,
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      onProgress: options.json
+        ? undefined
+        : (done, total) => {
+            if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}${done === total ? '\n' : ''}`);
+          },
     });
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvaluation(result));
+  } finally {
+    model.dispose();
+  }
 }

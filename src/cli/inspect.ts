@@ -4,7 +4,6 @@
  * ...), so that a run can be compared tensor by tensor with PyTorch.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Command } from 'commander';
 import { type BackendName, selectBackend } from '../backend.js';
 import { InvalidArgumentError } from '../errors.js';
 import '../io/pretrained.js';
@@ -13,6 +12,7 @@ import { CLIPSegForImageSegmentation, type SegmentationInputs } from '../models/
 import { tfjsToHf } from '../models/layout.js';
 import { segmentationOutputNames } from '../models/output_names.js';
 import { disposeOutput } from '../models/tidy.js';
+import { INSPECT_INPUTS } from './commands/inspect.js';
 
 export interface InspectOptions {
   /** Model folder (HF or tfjs layout) or hub id. */
@@ -35,16 +35,6 @@ export interface InspectSummary {
   prompt: 'input_ids' | 'conditional_pixel_values' | 'conditional_embeddings';
   tensors: { name: string; shape: number[] }[];
 }
-
-/** Input tensors `inspect` accepts, with the model argument each one feeds. */
-export const INSPECT_INPUTS = {
-  pixel_values: 'pixelValues',
-  input_ids: 'inputIds',
-  attention_mask: 'attentionMask',
-  conditional_pixel_values: 'conditionalPixelValues',
-  conditional_embeddings: 'conditionalEmbeddings',
-  labels: 'labels',
-} as const;
 
 const INTEGER_DTYPES = new Set(['I64', 'I32', 'U8', 'BOOL']);
 
@@ -128,21 +118,4 @@ export function formatInspectSummary(summary: InspectSummary): string {
   const lines = summary.tensors.map((t) => `${t.name} [${t.shape.join(', ')}]`);
   lines.push(`${summary.tensors.length} tensors (prompt: ${summary.prompt}, backend ${summary.backend}) -> ${summary.out}`);
   return `${lines.join('\n')}\n`;
-}
-
-export function registerInspect(program: Command): void {
-  program
-    .command('inspect')
-    .description('run the model on tensors from a safetensors file and write every output (HF field names) for comparison with PyTorch')
-    .requiredOption('--model <src>', 'model folder or hub id')
-    .requiredOption('--inputs <file>', `safetensors with pixel_values and a prompt (${Object.keys(INSPECT_INPUTS).join(', ')})`)
-    .requiredOption('--out <file>', 'safetensors file to write')
-    .option('--hidden-states', 'also write vision_model_output.hidden_states.* and decoder_output.hidden_states.*')
-    .option('--attentions', 'also write vision_model_output.attentions.* and decoder_output.attentions.*')
-    .option('--grads', 'also write grad.<key> of the loss for every trainable (decoder) parameter; needs labels')
-    .option('--json', 'print the summary as JSON')
-    .action(async (options: InspectOptions & { json?: boolean }) => {
-      const summary = await runInspect(options);
-      process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatInspectSummary(summary));
-    });
 }

@@ -2,13 +2,12 @@
  * Activation capture for `clipseg inspect`: inputs from an image and prompts (`--image`, `--prompt`,
  * `--visual-prompt`) besides a safetensors file, `--capture PATTERN...` to keep what a PyTorch forward hook on each
  * matching module sees (saved under the module's name, `<name>:input`, `<name>:attn_weights`), and `--heatmaps DIR`
- * for attention and decoder heatmaps over the image. `extendInspectCommand` adds these options to the `inspect`
- * command; runs without any of them keep the plain tensor-file behaviour.
+ * for attention and decoder heatmaps over the image. Runs of `inspect` without any of them keep the plain
+ * tensor-file behaviour (`inspect.ts`).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { Command } from 'commander';
 import { type BackendName, selectBackend } from '../backend.js';
 import { ClipSeg, type InspectResult, type Prompt } from '../clipseg.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -19,7 +18,7 @@ import { CLIPSegForImageSegmentation, type SegmentationInputs } from '../models/
 import { disposeOutput } from '../models/tidy.js';
 import type { RawImage } from '../processor/image.js';
 import { loadImageProcessorFrom, resolveModelFolder } from '../pipeline/sources.js';
-import { type InspectOptions, formatInspectSummary, readInputs, runInspect } from './inspect.js';
+import { readInputs } from './inspect.js';
 
 export interface CaptureInspectOptions {
   model?: string;
@@ -39,10 +38,6 @@ export interface CaptureSummary {
   out?: string;
   heatmaps: string[];
   tensors: { name: string; shape: number[] }[];
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 function toWrite(tensors: Record<string, tf.Tensor>): Record<string, WriteTensor> {
@@ -145,30 +140,4 @@ export function formatCaptureSummary(summary: CaptureSummary): string {
   if (summary.out !== undefined) lines.push(`${summary.tensors.length} tensors -> ${summary.out}`);
   if (summary.heatmaps.length > 0) lines.push(`${summary.heatmaps.length} heatmaps -> ${path.dirname(summary.heatmaps[0]!)}`);
   return `${lines.join('\n')}\n`;
-}
-
-/**
- * Adds the capture options to the `inspect` command (registered by `registerInspect`) and routes runs that use
- * them here; `--inputs` becomes optional since `--image` can stand in for it.
- */
-export function extendInspectCommand(inspect: Command): void {
-  for (const long of ['--model', '--inputs', '--out']) inspect.options.find((o) => o.long === long)?.makeOptionMandatory(false);
-  inspect
-    .option('--image <file>', 'run on this image (with --prompt / --visual-prompt) instead of --inputs')
-    .option('-p, --prompt <text>', 'a text prompt for --image (repeat for several)', collect)
-    .option('--visual-prompt <image>', 'an image prompt for --image (repeat for several)', collect)
-    .option('--capture <pattern...>', "keep module activations by HF name glob, e.g. 'clip.vision_model.encoder.layers.*' 'decoder.layers.*:input'")
-    .option('--heatmaps <dir>', 'write attention (per layer, head, mean, rollout) and decoder-norm heatmaps over the image as PNGs')
-    .action(async (options: InspectOptions & CaptureInspectOptions & { json?: boolean }) => {
-      if (options.image !== undefined || options.capture !== undefined || options.heatmaps !== undefined) {
-        const summary = await runCaptureInspect(options);
-        process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatCaptureSummary(summary));
-        return;
-      }
-      for (const key of ['model', 'inputs', 'out'] as const) {
-        if (options[key] === undefined) throw new InvalidArgumentError(`inspect: --${key} is required (or use --image with --prompt)`);
-      }
-      const summary = await runInspect(options);
-      process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatInspectSummary(summary));
-    });
 }

@@ -1,25 +1,25 @@
 #!/usr/bin/env node
 /**
- * The `clipseg` binary. Every subcommand lives in its own module and is registered here; errors become one line on
- * stderr and an exit status from the table in docs/cli.md (stack traces only with --verbose).
+ * The `clipseg` binary. Every subcommand is declared in `commands/` and registered here; a command's implementation
+ * (and tfjs with it) is imported only when that command runs, so `--help` and argument errors answer at once. Errors
+ * become one line on stderr and an exit status from the table in docs/cli.md (stack traces only with --verbose).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { BACKEND_ENV, BACKEND_NAMES, MAX_WASM_THREADS, WASM_THREADS_ENV, checkThreads } from '../backend.js';
+import { BACKEND_ENV, BACKEND_NAMES, MAX_WASM_THREADS, WASM_THREADS_ENV, checkThreads } from '../backend_options.js';
 import { packageRoot } from '../pipeline/assets.js';
-import { registerConvert } from './convert.js';
-import { registerEnv } from './env.js';
+import { registerConvert } from './commands/convert.js';
+import { registerEnv } from './commands/env.js';
+import { registerEval } from './commands/eval.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerMakeSynthetic } from './commands/make_synthetic.js';
+import { registerPreprocess } from './commands/preprocess.js';
+import { registerSegment } from './commands/segment.js';
+import { registerTokenize } from './commands/tokenize.js';
+import { registerTrain } from './commands/train.js';
 import { reportError } from './errors.js';
-import { registerEval } from './eval.js';
-import { registerInspect } from './inspect.js';
-import { extendInspectCommand } from './inspect_inputs.js';
-import { registerMakeSynthetic } from './make_synthetic.js';
-import { registerPreprocess } from './preprocess.js';
-import { registerSegment } from './segment.js';
-import { registerTokenize } from './tokenize.js';
-import { registerTrain } from './train.js';
 
 function packageVersion(): string {
   try {
@@ -54,7 +54,6 @@ export function buildProgram(): Command {
     });
   registerSegment(program);
   registerInspect(program);
-  extendInspectCommand(program.commands.find((c) => c.name() === 'inspect')!);
   registerTokenize(program);
   registerPreprocess(program);
   registerConvert(program);

@@ -4,7 +4,6 @@
  * HF's processor returns them), ready for `clipseg inspect --inputs`.
  */
 import * as path from 'node:path';
-import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import { loadImage } from '../io/image_io.js';
 import { type WriteTensor, writeSafetensors } from '../io/safetensors.js';
@@ -20,10 +19,6 @@ export interface PreprocessOptions {
 export interface PreprocessSummary {
   out: string;
   tensors: Record<string, { dtype: string; shape: number[] }>;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 function int64(rows: readonly (readonly number[])[]): WriteTensor {
@@ -59,25 +54,4 @@ export async function runPreprocess(imagePaths: readonly string[], options: Prep
   const described: PreprocessSummary['tensors'] = {};
   for (const [name, t] of Object.entries(tensors)) described[name] = { dtype: t.dtype, shape: [...t.shape] };
   return { out, tensors: described };
-}
-
-export function registerPreprocess(program: Command): void {
-  program
-    .command('preprocess')
-    .description('write pixel_values (and, with --prompt, input_ids / attention_mask) exactly as the model receives them')
-    .argument('<image...>', 'image files; they form the batch in this order')
-    .requiredOption('-o, --out <file>', 'the .safetensors file to write')
-    .option('-m, --model <src>', "model folder or hub id whose preprocessor_config.json to apply (default: the demo model's)")
-    .option('-p, --prompt <text>', 'also tokenize this text (repeat; padded to the longest, as HF padding=True)', collect)
-    .option('--visual-prompt <image>', 'also write conditional_pixel_values for this image (repeat)', collect)
-    .option('--json', 'print the written tensors as JSON')
-    .action(async (images: string[], options: PreprocessOptions & { json?: boolean }) => {
-      const summary = await runPreprocess(images, options);
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-      } else {
-        const lines = Object.entries(summary.tensors).map(([name, t]) => `${name} ${t.dtype} [${t.shape.join(', ')}]`);
-        process.stdout.write(`${summary.out}: ${lines.join('; ')}\n`);
-      }
-    });
 }

@@ -5,16 +5,16 @@
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { type Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { ClipSeg, type Prompt, type Segmentation } from '../clipseg.js';
 import { InvalidArgumentError } from '../errors.js';
 import { loadImage, loadLegendFont, savePng } from '../io/image_io.js';
-import { COLORMAP_NAMES, type ColormapName } from '../processor/colormap.js';
+import type { ColormapName } from '../processor/colormap.js';
 import type { RawImage } from '../processor/image.js';
 import { type LegendPlacement, overlayMasks } from '../processor/overlay.js';
 import { DEFAULT_MASK_THRESHOLD, binaryMask, probabilityImage } from '../processor/postprocess.js';
 import type { PromptBox } from '../processor/visual_prompt.js';
 import { countProgress } from '../pipeline/count_progress.js';
+import { DEFAULT_OUT_DIR } from './commands/segment.js';
 
 export interface SegmentCommandOptions {
   prompt?: string[];
@@ -59,8 +59,6 @@ export interface SegmentSummary {
   images: ImageSummary[];
 }
 
-export const DEFAULT_OUT_DIR = 'clipseg-out';
-
 /** A file-name fragment for a prompt: lowercase words joined by '-', at most 40 characters. */
 export function slugify(text: string): string {
   const slug = text
@@ -81,30 +79,6 @@ function uniqueNames(names: readonly string[]): string[] {
     seen.set(name, count);
     return count === 1 ? name : `${name}-${count}`;
   });
-}
-
-function parseThreshold(value: string): number {
-  const t = Number(value);
-  if (value.trim() === '' || !(t >= 0 && t <= 1)) throw new CommanderArgumentError('expected a number in [0, 1]');
-  return t;
-}
-
-function parseBox(value: string, previous: PromptBox[] = []): PromptBox[] {
-  const parts = value.split(',').map((v) => Number(v.trim()));
-  if (parts.length !== 4 || !parts.every(Number.isFinite) || parts[2]! <= 0 || parts[3]! <= 0) {
-    throw new CommanderArgumentError('expected x,y,width,height in pixels, with positive width and height');
-  }
-  return [...previous, parts as unknown as PromptBox];
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-function parseCacheSize(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new CommanderArgumentError('expected a non-negative integer');
-  return n;
 }
 
 /** Visual prompts from the command line: images paired by order with a mask or a box, or used as they are. */
@@ -257,29 +231,4 @@ export function formatSegmentSummary(summary: SegmentSummary): string {
   }
   lines.push(`model ${summary.model} on ${summary.backend}: loaded in ${summary.timings.loadSeconds.toFixed(2)} s, ${summary.images.length} image(s) in ${summary.timings.segmentSeconds.toFixed(2)} s`);
   return `${lines.join('\n')}\n`;
-}
-
-export function registerSegment(program: Command): void {
-  program
-    .command('segment')
-    .description('segment images with text and/or image prompts: masks, probability maps and an overlay per image')
-    .argument('<image...>', 'image files (PNG, JPEG, BMP, TIFF, GIF)')
-    .option('-p, --prompt <text>', 'a text prompt (repeat for several)', collect)
-    .option('--visual-prompt <image>', 'an image used as the prompt (repeat for several)', collect)
-    .option('--visual-mask <mask>', 'mask of the region to look for in the matching --visual-prompt (paired by order)', collect)
-    .option('--visual-box <x,y,w,h>', 'box of the region in the matching --visual-prompt, in pixels (paired by order)', parseBox)
-    .option('-m, --model <src>', 'model folder or hub id (default: the shipped demo model)')
-    .option('-t, --threshold <t>', `mask threshold in [0, 1] (default ${DEFAULT_MASK_THRESHOLD})`, parseThreshold)
-    .option('-o, --out <dir>', `output folder (default ${DEFAULT_OUT_DIR})`)
-    .option('--colormap <name>', `probability image colours: ${COLORMAP_NAMES.join(', ')} (default grey)`, (value: string) => {
-      if (!(COLORMAP_NAMES as readonly string[]).includes(value)) throw new CommanderArgumentError(`expected one of ${COLORMAP_NAMES.join(', ')}`);
-      return value as ColormapName;
-    })
-    .option('--legend <where>', "overlay legend: 'right' (a strip beside the image, default) or 'over' (a box on its top-left corner)")
-    .option('--cache-size <n>', 'text embeddings kept for reuse (default 256)', parseCacheSize)
-    .option('--json', 'print a machine-readable summary (files, areas, max probabilities, timings)')
-    .action(async (images: string[], options: SegmentCommandOptions) => {
-      const summary = await runSegment(images, options);
-      process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSegmentSummary(summary));
-    });
 }

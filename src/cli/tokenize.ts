@@ -1,7 +1,6 @@
 /**
  * `clipseg tokenize TEXT...`: the token ids the model receives for each text (HF `CLIPTokenizerFast` behaviour).
  */
-import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import { loadTokenizerFrom, resolveModelFolder } from '../pipeline/sources.js';
@@ -45,25 +44,4 @@ export async function runTokenize(texts: readonly string[], options: TokenizeOpt
   if (texts.length === 0) throw new InvalidArgumentError('tokenize: expected at least one TEXT argument');
   const tokenizer = await loadTokenizerFrom(options.model === undefined ? undefined : await resolveModelFolder(options.model));
   return formatTokenized(tokenizeTexts(tokenizer, texts, options), options);
-}
-
-function parseLength(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError(`--max-length: expected an integer >= 2, got '${value}'`);
-  return n;
-}
-
-export function registerTokenize(program: Command): void {
-  program
-    .command('tokenize')
-    .description('print the token ids of each TEXT (one line per text)')
-    .argument('<text...>', 'texts to tokenize')
-    .option('--model <src>', 'model folder or hub id whose tokenizer files to use (default: the shipped CLIP vocabulary)')
-    .option('--tokens', 'also print the BPE tokens, on a line after the ids')
-    .option('--truncation', 'cut each text to --max-length tokens, keeping BOS and EOS')
-    .option('--max-length <n>', 'length limit for --truncation (default 77)', parseLength)
-    .option('--json', 'print [{text, ids, tokens}] as JSON')
-    .action(async (texts: string[], options: TokenizeOptions) => {
-      process.stdout.write(await runTokenize(texts, options));
-    });
 }

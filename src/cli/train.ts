@@ -7,8 +7,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import cliProgress from 'cli-progress';
-import type { Command } from 'commander';
-import { selectBackend } from '../backend.js';
 import { CLIPSegConfig } from '../config/index.js';
 import { ConfigError, InvalidArgumentError } from '../errors.js';
 import { evaluate, type EvaluationResult } from '../eval/evaluate.js';
@@ -314,62 +312,4 @@ async function copyTokenizerFiles(from: string, to: string): Promise<void> {
     const source = path.join(from, name);
     if (await exists(source)) await writeFileAtomic(path.join(to, name), await fs.readFile(source));
   }
-}
-
-function number(name: string, integer: boolean): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-      throw new InvalidArgumentError(`${name}: expected ${integer ? 'an integer' : 'a number'}, got '${value}'`);
-    }
-    return n;
-  };
-}
-
-export function registerTrain(program: Command): void {
-  program
-    .command('train')
-    .description('train CLIPSeg on a PhraseCut-format folder (decoder only by default, CLIP frozen) and write OUT as a model folder')
-    .requiredOption('--data <dir>', 'PhraseCut folder (VGPhraseCut_v0 layout; `clipseg make-synthetic` writes one)')
-    .requiredOption('--out <dir>', 'run folder: the final model, checkpoints/, log.jsonl and loss.png')
-    .option('--config <preset|file>', `architecture: a preset (${TRAINING_PRESET_NAMES.join(', ')}) or a config.json (default: the --init model's)`)
-    .option('--init <src>', 'initial weights (CLIP and decoder): a model folder or hub id')
-    .option('--steps <n>', 'optimizer steps (default: the preset\'s, else 20000)', number('--steps', true))
-    .option('--batch-size <n>', 'samples per micro-batch', number('--batch-size', true))
-    .option('--accumulate <k>', 'micro-batches per optimizer step (effective batch = batch size x k)', number('--accumulate', true))
-    .option('--lr <lr>', 'peak learning rate (cosine decay to --min-lr)', number('--lr', false))
-    .option('--min-lr <lr>', 'final learning rate of the cosine schedule', number('--min-lr', false))
-    .option('--warmup <n>', 'linear warm-up steps', number('--warmup', true))
-    .option('--weight-decay <wd>', 'AdamW weight decay on weights of rank >= 2', number('--weight-decay', false))
-    .option('--beta2 <b>', 'AdamW second-moment decay (default 0.999)', number('--beta2', false))
-    .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', number('--max-grad-norm', false))
-    .option('--seed <n>', 'seed of the initialisation and the data order; a run repeats exactly', number('--seed', true))
-    .option('--resume', 'continue from the latest checkpoint in OUT/checkpoints')
-    .option('--eval-every <n>', 'evaluate on --eval-split every n steps (logged to log.jsonl)', number('--eval-every', true))
-    .option('--eval-split <name>', 'split for periodic evaluation', 'val')
-    .option('--eval-limit <n>', 'tasks of the evaluation split to use', number('--eval-limit', true))
-    .option('--full-finetune', 'train every parameter, CLIP included')
-    .option('--feature-cache <dir>', 'cache the frozen CLIP activations on disk (decoder-only training)')
-    .option('--image-size <px>', 'training image side (default: the preset\'s, else 352)', number('--image-size', true))
-    .option('--checkpoint-every <n>', 'steps between checkpoints', number('--checkpoint-every', true))
-    .option('--keep <n>', 'checkpoints to keep', number('--keep', true))
-    .option('--no-visual', 'text prompts only: no visual supports, no text/visual mixing')
-    .option('--negative-prob <p>', 'probability of a negative sample (other phrase, empty mask)', number('--negative-prob', false))
-    .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
-    .option('--no-crop', 'squash whole images (as evaluation does) instead of random square crops; un-augmented samples of one image then share a vision pass')
-    .option('--loss <kind>', "'bce' (the recipe's) or 'bce+dice' (adds a per-sample soft Dice term: small objects weigh as much as large ones)")
-    .option('--order <mode>', "'shuffle' (seeded, per epoch) or 'sequential' (an image's phrases together, as CLIPSeg's loader)")
-    .option('--json', 'print the summary as JSON on stdout')
-    .action(async (options: TrainCommandOptions & { json?: boolean }) => {
-      await selectBackend(process.env.CLIPSEG_BACKEND);
-      const summary = await runTrain(options);
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-        return;
-      }
-      process.stdout.write(
-        `trained ${summary.steps} steps (from step ${summary.startStep}) in ${summary.seconds.toFixed(1)} s; final loss ${summary.finalLoss.toFixed(4)}\n` +
-          `model folder: ${summary.out} (load it with --model ${summary.out})\n`,
-      );
-    });
 }

@@ -12,8 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { type ColormapName, colormapIndex, colormapTable } from './colormap.js';
 import type { RawImage } from './image.js';
+import { DEFAULT_MASK_THRESHOLD } from './mask_threshold.js';
 
-export const DEFAULT_MASK_THRESHOLD = 0.3;
+export { DEFAULT_MASK_THRESHOLD } from './mask_threshold.js';
 
 /** A single-channel float map, row-major. */
 export interface ProbabilityMap {

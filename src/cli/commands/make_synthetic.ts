@@ -1,15 +1,6 @@
-/** `clipseg make-synthetic`: writes a PhraseCut-format dataset of coloured shapes (see `src/train/synthetic.ts`). */
+/** Declares `clipseg make-synthetic`; the generator (and its image encoder) loads when the command runs. */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from '../errors.js';
-import { makeSynthetic } from '../train/synthetic.js';
-
-function integer(name: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name}: expected an integer, got '${value}'`);
-    return n;
-  };
-}
+import { integer } from '../parse.js';
 
 export function registerMakeSynthetic(program: Command): void {
   program
@@ -21,6 +12,7 @@ export function registerMakeSynthetic(program: Command): void {
     .option('--size <px>', 'longer image side in pixels', integer('--size'), 320)
     .option('--json', 'print the summary as JSON')
     .action(async (options: { out: string; seed: number; images: number; size: number; json?: boolean }) => {
+      const { makeSynthetic } = await import('../../train/synthetic.js');
       const summary = await makeSynthetic({ out: options.out, seed: options.seed, images: options.images, size: options.size });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
