@@ -11,9 +11,9 @@
  *    report.json and REPORT.md.
  *
  * Options: --work DIR (data and run folder, default: a folder in the OS temp dir), --out DIR (default
- * assets/demo-model), --steps N, --images N, --lr LR, --beta2 B, --loss bce|bce+dice, --config PRESET|FILE (a
- * config.json trains at its own vision_config.image_size), --decoder-only, --resume. Every random choice is seeded,
- * so the run is reproducible.
+ * assets/demo-model), --steps N, --batch-size B, --images N, --lr LR, --beta2 B, --loss bce|bce+dice,
+ * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume. Every
+ * random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -44,6 +44,7 @@ const { values: args } = parseArgs({
     work: { type: 'string', default: path.join(os.tmpdir(), 'clipseg-train-demo') },
     out: { type: 'string', default: path.join(import.meta.dirname, '..', 'assets', 'demo-model') },
     steps: { type: 'string', default: String(DEMO.steps) },
+    'batch-size': { type: 'string', default: String(DEMO.batchSize) },
     images: { type: 'string', default: '4000' },
     lr: { type: 'string', default: String(DEMO.lr) },
     beta2: { type: 'string', default: '0.98' },
@@ -65,7 +66,7 @@ const settings = {
   config: args.config,
   imageSize,
   steps,
-  batchSize: DEMO.batchSize,
+  batchSize: Number(args['batch-size']),
   accumulate: DEMO.accumulate,
   lr,
   minLr: DEMO.minLr,
