@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -49,18 +49,28 @@ test('segment without --model runs offline on the shipped demo model and finds t
   }
 });
 
-test('eval runs the demo model at its own input size (128 px, not 352) and reports the paper metrics', async () => {
+test('eval runs the demo model at its own input size (128 px, not 352), reports the paper metrics and writes per-task scores', async () => {
   const data = mkdtempSync(path.join(os.tmpdir(), 'clipseg-demo-eval-'));
   try {
     const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8' });
     const made = cli('make-synthetic', '--out', data, '--seed', '5', '--images', '8', '--size', '192');
     assert.equal(made.status, 0, made.stderr);
-    const run = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--json');
+    const perTask = path.join(data, 'scores', 'train.jsonl');
+    const run = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--json', '--per-task', perTask);
     assert.equal(run.status, 0, run.stderr);
     const result = JSON.parse(run.stdout) as Record<string, number>;
     assert.ok(result.samples! > 0);
     assert.equal(result.threshold, 0.3);
     for (const key of ['miou', 'fgiou', 'ap']) assert.ok(result[key]! > 0 && result[key]! <= 1, `${key} = ${result[key]}`);
+    const scores = readFileSync(perTask, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { task_id: string; iou: number; target_pixels: number });
+    assert.equal(scores.length, result.samples);
+    assert.ok(Math.abs(scores.reduce((a, s) => a + s.iou, 0) / scores.length - result.miou!) < 1e-9, 'mIoU is the mean of the per-task IoUs');
+    assert.ok(scores.every((s) => typeof s.task_id === 'string' && s.target_pixels > 0));
+    assert.deepEqual(readdirSync(path.dirname(perTask)), ['train.jsonl'], 'no temporary file is left beside it');
+    const intoFolder = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--per-task', data);
+    assert.equal(intoFolder.status, 2, intoFolder.stderr);
+    assert.match(intoFolder.stderr, /--per-task: expected a file path, got the folder/);
+    assert.equal(intoFolder.stdout, '', 'refused before evaluating, so no table is printed');
     const forced = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--size', '100', '--json');
     assert.notEqual(forced.status, 0, 'an input size that is not a multiple of the patch size is refused');
   } finally {

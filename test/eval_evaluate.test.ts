@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { registerEval } from '../src/cli/commands/eval.js';
 import { formatEvaluation } from '../src/cli/eval.js';
 import { InvalidArgumentError, ShapeError } from '../src/errors.js';
-import { type PromptTokenizer, type SegmentationModel, evaluate } from '../src/eval/evaluate.js';
+import { type PromptTokenizer, type SegmentationModel, type TaskScore, evaluate } from '../src/eval/evaluate.js';
 import { loadModelFolder } from '../src/io/model_files.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { nearestIndices } from '../src/train/sample_pipeline.js';
@@ -50,11 +50,16 @@ async function groundTruth(): Promise<Map<string, { paper: Uint8Array; official:
 test('paper protocol, constant prediction: hand-derived mIoU, IoU_FG and AP; skips counted; no tensor leak', async () => {
   const gt = await groundTruth();
   const before = tf.memory().numTensors;
-  const r = await evaluate(constantModel(0), FIXTURES, { tokenizer, size: SIZE, batchSize: 2 });
+  const scores: TaskScore[] = [];
+  const r = await evaluate(constantModel(0), FIXTURES, { tokenizer, size: SIZE, batchSize: 2, onTask: (s) => scores.push(s) });
   assert.equal(tf.memory().numTensors, before);
   // p = 0.5 everywhere: at t = 0.3 every pixel is positive, so IoU = P / (1 + S^2) per task.
   const pos = [...gt.values()].map((g) => g.paper.reduce((a, v) => a + v, 0));
   const all = SIZE * SIZE;
+  assert.deepEqual(scores, [
+    { task_id: '1006__61', image_id: 1006, phrase: 'red square', phrase_type: 'attribute', instances: 1, iou: pos[0]! / (1 + all), target_pixels: pos[0], predicted_pixels: all, intersection_pixels: pos[0] },
+    { task_id: '1006__62', image_id: 1006, phrase: 'orange ring', phrase_type: 'attribute', instances: 1, iou: pos[1]! / (1 + all), target_pixels: pos[1], predicted_pixels: all, intersection_pixels: pos[1] },
+  ]);
   assert.equal(r.samples, 2);
   assert.equal(r.threshold, 0.3);
   assert.ok(Math.abs(r.miou - pos.reduce((a, p) => a + p / (1 + all), 0) / 2) < 1e-12);
@@ -91,9 +96,15 @@ test('paper protocol, oracle prediction from the reference masks: IoU = P / (1 +
 test('official protocol, all-foreground prediction: IoU = |GT| / (H W) on the Pillow-rule masks', async () => {
   const gt = await groundTruth();
   const before = tf.memory().numTensors;
-  const r = await evaluate(constantModel(3), FIXTURES, { tokenizer, size: SIZE, protocol: 'official' });
+  const scores: TaskScore[] = [];
+  const r = await evaluate(constantModel(3), FIXTURES, { tokenizer, size: SIZE, protocol: 'official', onTask: (s) => scores.push(s) });
   assert.equal(tf.memory().numTensors, before);
   const areas = [...gt.values()].map((g) => g.official.reduce((a, v) => a + v, 0));
+  // Scored at the original 30 x 40: every pixel predicted.
+  assert.deepEqual(scores.map((s) => [s.task_id, s.iou, s.target_pixels, s.predicted_pixels, s.intersection_pixels]), [
+    ['1006__61', areas[0]! / 1200, areas[0], 1200, areas[0]],
+    ['1006__62', areas[1]! / 1200, areas[1], 1200, areas[1]],
+  ]);
   assert.equal(r.samples, 2);
   assert.ok(Math.abs(r.miou - (areas[0]! + areas[1]!) / 2 / 1200) < 1e-12);
   assert.ok(Math.abs(r.fgiou - (areas[0]! + areas[1]!) / 2400) < 1e-12);
@@ -105,9 +116,23 @@ test('a real tiny CLIPSeg runs through evaluate; results do not depend on the ba
   const model = await loadModelFolder(new URL('./fixtures/model/narrow352/', import.meta.url).pathname);
   try {
     const before = tf.memory().numTensors;
-    const one = await evaluate(model, FIXTURES, { tokenizer, split: 'train', batchSize: 1, limit: 4 });
+    const scores: TaskScore[] = [];
+    const one = await evaluate(model, FIXTURES, { tokenizer, split: 'train', batchSize: 1, limit: 4, onTask: (s) => scores.push(s) });
     const three = await evaluate(model, FIXTURES, { tokenizer, split: 'train', batchSize: 3, limit: 4 });
+    const official: TaskScore[] = [];
+    const off = await evaluate(model, FIXTURES, { tokenizer, split: 'train', protocol: 'official', limit: 4, onTask: (s) => official.push(s) });
     assert.equal(tf.memory().numTensors, before);
+    // The per-task records are the terms behind the means: mIoU is their mean, IoU_FG (and the official cumulative
+    // IoU) their summed intersections over summed unions.
+    const sum = (list: TaskScore[], f: (s: TaskScore) => number): number => list.reduce((a, s) => a + f(s), 0);
+    const union = (s: TaskScore): number => s.target_pixels + s.predicted_pixels - s.intersection_pixels;
+    assert.equal(scores.length, one.samples);
+    assert.ok(Math.abs(sum(scores, (s) => s.iou) / scores.length - one.miou) < 1e-12);
+    assert.ok(Math.abs(sum(scores, (s) => s.intersection_pixels) / (1 + sum(scores, union)) - one.fgiou) < 1e-12);
+    for (const s of scores) assert.ok(Math.abs(s.iou - s.intersection_pixels / (1 + union(s))) < 1e-15);
+    assert.equal(official.length, off.samples);
+    assert.ok(Math.abs(sum(official, (s) => s.iou) / official.length - off.miou) < 1e-12);
+    assert.ok(Math.abs(sum(official, (s) => s.intersection_pixels) / sum(official, union) - off.fgiou) < 1e-12);
     assert.equal(one.samples, 4);
     for (const k of ['miou', 'fgiou', 'ap'] as const) assert.ok(Math.abs((one[k] as number) - (three[k] as number)) < 1e-5, k);
     assert.ok(one.miou >= 0 && one.miou <= 1 && one.fgiou >= 0 && one.fgiou <= 1);
@@ -122,6 +147,7 @@ test('bad options and wrong logits shapes are refused with typed errors', async 
   await assert.rejects(evaluate(constantModel(0), FIXTURES, { tokenizer, protocol: 'fancy' as 'paper' }), InvalidArgumentError);
   await assert.rejects(evaluate(constantModel(0), FIXTURES, { tokenizer, batchSize: 0 }), InvalidArgumentError);
   await assert.rejects(evaluate(constantModel(0), FIXTURES, { tokenizer: {} as PromptTokenizer }), /tokenizer/);
+  await assert.rejects(evaluate(constantModel(0), FIXTURES, { tokenizer, onTask: 'scores.jsonl' as unknown as () => void }), /options\.onTask: expected a function, got string/);
   const before = tf.memory().numTensors;
   await assert.rejects(evaluate(constantModel(0), FIXTURES, { tokenizer, size: 20 }), ShapeError);
   assert.equal(tf.memory().numTensors, before);

@@ -1,7 +1,10 @@
 /** `clipseg eval`: scores a model on a PhraseCut-format split with the paper's or the official protocol. */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { selectBackend } from '../backend.js';
 import { InvalidArgumentError } from '../errors.js';
-import { type EvaluationResult, type Protocol, evaluate } from '../eval/evaluate.js';
+import { type EvaluationResult, type Protocol, type TaskScore, evaluate } from '../eval/evaluate.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { resolvePretrainedFolder } from '../io/pretrained.js';
 import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { targetSize } from '../processor/image_processor.js';
@@ -37,6 +40,14 @@ export interface EvalCommandOptions {
   limit?: number;
   size?: number;
   json?: boolean;
+  /** Also write one JSON line per task (`TaskScore`) to this file. */
+  perTask?: string;
+}
+
+/** Refuses a --per-task path that names a folder before the evaluation runs, not after. */
+async function checkPerTaskPath(file: string): Promise<void> {
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (stat?.isDirectory()) throw new InvalidArgumentError(`--per-task: expected a file path, got the folder ${file}`);
 }
 
 /** Loads the model and scores it; prints the table, or with `json` the result as JSON. */
@@ -44,6 +55,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
   if (options.protocol !== 'paper' && options.protocol !== 'official') {
     throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
   }
+  if (options.perTask !== undefined) await checkPerTaskPath(options.perTask);
   await selectBackend(process.env.CLIPSEG_BACKEND);
   const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
   const [model, tokenizer, imageProcessor] = await Promise.all([
@@ -53,6 +65,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
   ]);
   // The model's own input size: a model trained at 96 px in 12 px patches cannot take the paper's 352.
   const size = options.size ?? targetSize(imageProcessor.options.size, 352, 352).height;
+  const scores: TaskScore[] = [];
   try {
     const result = await evaluate(model, options.data, {
       tokenizer,
@@ -62,12 +75,17 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
       batchSize: options.batchSize,
       size,
       ...(options.limit === undefined ? {} : { limit: options.limit }),
+      ...(options.perTask === undefined ? {} : { onTask: (score: TaskScore) => scores.push(score) }),
       onProgress: options.json
         ? undefined
         : (done, total) => {
             if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}${done === total ? '\n' : ''}`);
           },
     });
+    if (options.perTask !== undefined) {
+      await fs.mkdir(path.dirname(path.resolve(options.perTask)), { recursive: true });
+      await writeFileAtomic(options.perTask, scores.map((score) => `${JSON.stringify(score)}\n`).join(''));
+    }
     process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvaluation(result));
   } finally {
     model.dispose();

@@ -12,10 +12,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { PhraseCutDataset, type SkipReason } from '../train/phrasecut.js';
+import { PhraseCutDataset, type PhraseCutTask, type SkipReason } from '../train/phrasecut.js';
 import type { RasterRule } from '../train/rasterize.js';
 import { prepareSample } from '../train/sample_pipeline.js';
-import { OfficialMetrics, PaperMetrics, type PaperMetricsResult } from './metrics.js';
+import { OfficialMetrics, PaperMetrics, maskOverlap, paperIou, type MaskOverlap, type PaperMetricsResult } from './metrics.js';
 
 /** What evaluation needs from a model: `CLIPSegForImageSegmentation` provides it. */
 export interface SegmentationModel {
@@ -47,6 +47,28 @@ export interface EvaluateOptions {
   /** Evaluate only the first `limit` tasks. */
   limit?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Called once per scored task, in task order: the per-task terms behind the means, for error analysis. */
+  onTask?: (score: TaskScore) => void;
+}
+
+/**
+ * One task's result at the evaluation threshold. Keys are snake_case, as in PhraseCut's files, since
+ * `clipseg eval --per-task` writes these records as JSON lines.
+ */
+export interface TaskScore {
+  task_id: string;
+  image_id: number;
+  phrase: string;
+  /** PhraseCut's `phrase_structure.type` ('name', 'attribute', 'relation', 'verbose'), when the record has one. */
+  phrase_type?: string;
+  /** Number of annotated instances the phrase refers to. */
+  instances: number;
+  /** The term the protocol's mean IoU averages: paper TP / (1 + TP + FP + FN); official I / U, 0 when I = 0. */
+  iou: number;
+  /** Pixel counts at the resolution the protocol compares at (paper: the input size; official: the image's). */
+  target_pixels: number;
+  predicted_pixels: number;
+  intersection_pixels: number;
 }
 
 export interface EvaluationResult {
@@ -68,8 +90,10 @@ export interface EvaluationResult {
   seconds: number;
 }
 
-function check(options: EvaluateOptions): Required<Omit<EvaluateOptions, 'onProgress' | 'limit'>> & Pick<EvaluateOptions, 'onProgress' | 'limit'> {
-  const { tokenizer, split = 'test', threshold = 0.3, batchSize = 32, protocol = 'paper', size = 352, limit, onProgress } = options;
+type Optional = 'onProgress' | 'onTask' | 'limit';
+
+function check(options: EvaluateOptions): Required<Omit<EvaluateOptions, Optional>> & Pick<EvaluateOptions, Optional> {
+  const { tokenizer, split = 'test', threshold = 0.3, batchSize = 32, protocol = 'paper', size = 352, limit, onProgress, onTask } = options;
   if (tokenizer === undefined || typeof tokenizer.encodeBatch !== 'function') {
     throw new InvalidArgumentError('options.tokenizer: expected a tokenizer with encodeBatch (e.g. a CLIPTokenizer)');
   }
@@ -78,12 +102,13 @@ function check(options: EvaluateOptions): Required<Omit<EvaluateOptions, 'onProg
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`options.batchSize: expected a positive integer, got ${String(batchSize)}`);
   if (!Number.isSafeInteger(size) || size < 1) throw new InvalidArgumentError(`options.size: expected a positive integer, got ${String(size)}`);
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new InvalidArgumentError(`options.limit: expected a non-negative integer, got ${String(limit)}`);
-  return { tokenizer, split, threshold, batchSize, protocol, size, limit, onProgress };
+  if (onTask !== undefined && typeof onTask !== 'function') throw new InvalidArgumentError(`options.onTask: expected a function, got ${typeof onTask}`);
+  return { tokenizer, split, threshold, batchSize, protocol, size, limit, onProgress, onTask };
 }
 
 interface Pending {
   pixelValues: Float32Array;
-  phrase: string;
+  task: PhraseCutTask;
   /** Paper: the 352 label. Official: the full-resolution official mask. */
   target: Uint8Array;
   height: number;
@@ -92,7 +117,7 @@ interface Pending {
 
 /** Probabilities [B, S, S] of a batch, as host arrays; no tensor outlives the call. */
 function predict(model: SegmentationModel, tokenizer: PromptTokenizer, batch: readonly Pending[], size: number): Float32Array[] {
-  const tokens = tokenizer.encodeBatch(batch.map((p) => p.phrase), { padding: true });
+  const tokens = tokenizer.encodeBatch(batch.map((p) => p.task.phrase), { padding: true });
   const pixels = new Float32Array(batch.length * 3 * size * size);
   batch.forEach((p, k) => pixels.set(p.pixelValues, k * 3 * size * size));
   const probs = tf.tidy(() => {
@@ -128,6 +153,21 @@ function binaryAtOriginalSize(prob: Float32Array, size: number, height: number, 
   }
 }
 
+function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap): TaskScore {
+  const type = task.phraseStructure?.type;
+  return {
+    task_id: task.taskId,
+    image_id: task.imageId,
+    phrase: task.phrase,
+    ...(typeof type === 'string' ? { phrase_type: type } : {}),
+    instances: task.annIds.length,
+    iou,
+    target_pixels: o.target,
+    predicted_pixels: o.predicted,
+    intersection_pixels: o.intersection,
+  };
+}
+
 /** Evaluates `model` on a PhraseCut-format folder (opened and closed here) or an opened dataset. */
 export async function evaluate(model: SegmentationModel, dataset: string | PhraseCutDataset, options: EvaluateOptions): Promise<EvaluationResult> {
   const opts = check(options);
@@ -135,7 +175,7 @@ export async function evaluate(model: SegmentationModel, dataset: string | Phras
   const ds = typeof dataset === 'string' ? await PhraseCutDataset.open(dataset, { split: opts.split }) : dataset;
   const paper = new PaperMetrics();
   const official = new OfficialMetrics();
-  if (opts.protocol === 'paper') paper.thresholdIndex(opts.threshold);
+  const j = opts.protocol === 'paper' ? paper.thresholdIndex(opts.threshold) : -1;
   const rule: RasterRule = opts.protocol === 'paper' ? 'clipseg' : 'official';
   try {
     const total = Math.min(ds.length, opts.limit ?? ds.length);
@@ -144,8 +184,17 @@ export async function evaluate(model: SegmentationModel, dataset: string | Phras
       if (pending.length === 0) return;
       const probs = predict(model, opts.tokenizer, pending, opts.size);
       pending.forEach((p, k) => {
-        if (opts.protocol === 'paper') paper.add(probs[k] as Float32Array, p.target);
-        else official.add(binaryAtOriginalSize(probs[k] as Float32Array, opts.size, p.height, p.width, opts.threshold), p.target);
+        let overlap: MaskOverlap;
+        let iou: number;
+        if (opts.protocol === 'paper') {
+          const c = paper.add(probs[k] as Float32Array, p.target);
+          overlap = { predicted: c.tp[j]! + c.fp[j]!, target: c.tp[j]! + c.fn[j]!, intersection: c.tp[j]!, union: c.tp[j]! + c.fp[j]! + c.fn[j]! };
+          iou = paperIou(c, j);
+        } else {
+          overlap = maskOverlap(binaryAtOriginalSize(probs[k] as Float32Array, opts.size, p.height, p.width, opts.threshold), p.target);
+          iou = official.addOverlap(overlap);
+        }
+        opts.onTask?.(taskScore(p.task, iou, overlap));
       });
       pending = [];
     };
@@ -155,7 +204,7 @@ export async function evaluate(model: SegmentationModel, dataset: string | Phras
         const { pixelValues, label } = prepareSample(loaded.image, loaded.mask, opts.size);
         pending.push({
           pixelValues,
-          phrase: loaded.task.phrase,
+          task: loaded.task,
           target: opts.protocol === 'paper' ? label : loaded.mask,
           height: loaded.image.height,
           width: loaded.image.width,

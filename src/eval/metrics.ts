@@ -91,12 +91,16 @@ export function sampleCounts(
   return counts;
 }
 
-function iouFg(c: ConfusionCounts, j: number): number {
+/**
+ * Foreground IoU with the reference's +1 at threshold index `j`: TP / (1 + TP + FP + FN). On one sample's counts it
+ * is the term mIoU averages; on summed counts it is IoU_FG.
+ */
+export function paperIou(c: ConfusionCounts, j: number): number {
   return c.tp[j] / (1 + c.tp[j] + c.fp[j] + c.fn[j]);
 }
 
 function iouBin(c: ConfusionCounts, j: number): number {
-  return 0.5 * iouFg(c, j) + 0.5 * (c.tn[j] / (1 + c.tn[j] + c.fn[j] + c.fp[j]));
+  return 0.5 * paperIou(c, j) + 0.5 * (c.tn[j] / (1 + c.tn[j] + c.fn[j] + c.fp[j]));
 }
 
 function argmax(values: readonly number[]): number {
@@ -151,9 +155,14 @@ export class PaperMetrics {
     return this.count;
   }
 
-  /** Adds one sample; `classId` defaults to the sample's running index, which makes mIoU a per-sample mean. */
-  add(probabilities: ArrayLike<number>, groundTruth: ArrayLike<number>, classId?: string | number): void {
-    this.addCounts(sampleCounts(probabilities, groundTruth, this.thresholds), classId);
+  /**
+   * Adds one sample; `classId` defaults to the sample's running index, which makes mIoU a per-sample mean.
+   * Returns the sample's own counts (per-task reports read them at one threshold).
+   */
+  add(probabilities: ArrayLike<number>, groundTruth: ArrayLike<number>, classId?: string | number): ConfusionCounts {
+    const counts = sampleCounts(probabilities, groundTruth, this.thresholds);
+    this.addCounts(counts, classId);
+    return counts;
   }
 
   addCounts(counts: ConfusionCounts, classId?: string | number): void {
@@ -186,11 +195,11 @@ export class PaperMetrics {
     const m = this.thresholds.length;
     const s = this.summed;
     const idx = Array.from({ length: m }, (_, k) => k);
-    const fgiouScores = idx.map((k) => iouFg(s, k));
+    const fgiouScores = idx.map((k) => paperIou(s, k));
     const biniouScores = idx.map((k) => iouBin(s, k));
     const classes = [...this.byClass.values()];
     const miouScores = idx.map((k) =>
-      classes.length === 0 ? 0 : classes.reduce((acc, c) => acc + iouFg(c, k), 0) / classes.length,
+      classes.length === 0 ? 0 : classes.reduce((acc, c) => acc + paperIou(c, k), 0) / classes.length,
     );
     const precisionRecall = this.precisionRecall();
     const ap = precisionRecall.length === 0 ? 0 : simpsonAvg(precisionRecall.map((p) => p[1]), precisionRecall.map((p) => p[0]));
@@ -256,6 +265,36 @@ export interface OfficialMetricsResult {
   ious: number[];
 }
 
+/** Foreground pixel counts of a binary prediction and ground truth (non-zero = foreground). */
+export interface MaskOverlap {
+  predicted: number;
+  target: number;
+  intersection: number;
+  union: number;
+}
+
+export function maskOverlap(prediction: ArrayLike<number>, groundTruth: ArrayLike<number>): MaskOverlap {
+  if (prediction.length !== groundTruth.length) {
+    throw new InvalidArgumentError(`groundTruth: expected ${prediction.length} values (one per predicted pixel), got ${groundTruth.length}`);
+  }
+  let predicted = 0;
+  let target = 0;
+  let intersection = 0;
+  for (let k = 0; k < prediction.length; k++) {
+    const p = (prediction[k]) !== 0;
+    const g = (groundTruth[k]) !== 0;
+    if (p) predicted++;
+    if (g) target++;
+    if (p && g) intersection++;
+  }
+  return { predicted, target, intersection, union: predicted + target - intersection };
+}
+
+/** The official evaluator's task IoU: 0 when the intersection is empty (so also when both masks are). */
+export function officialIou(o: MaskOverlap): number {
+  return o.intersection === 0 ? 0 : o.intersection / o.union;
+}
+
 /** PhraseCut's official mask evaluation: binary masks at the original resolution, no smoothing. */
 export class OfficialMetrics {
   private readonly ious: number[] = [];
@@ -268,21 +307,15 @@ export class OfficialMetrics {
 
   /** Adds one task; both masks are binary (non-zero = foreground) and of equal length. Returns the task IoU. */
   add(prediction: ArrayLike<number>, groundTruth: ArrayLike<number>): number {
-    if (prediction.length !== groundTruth.length) {
-      throw new InvalidArgumentError(`groundTruth: expected ${prediction.length} values (one per predicted pixel), got ${groundTruth.length}`);
-    }
-    let i = 0;
-    let u = 0;
-    for (let k = 0; k < prediction.length; k++) {
-      const p = (prediction[k]) !== 0;
-      const g = (groundTruth[k]) !== 0;
-      if (p && g) i++;
-      if (p || g) u++;
-    }
-    const iou = i === 0 ? 0 : i / u;
+    return this.addOverlap(maskOverlap(prediction, groundTruth));
+  }
+
+  /** Adds one task from its pixel counts (`maskOverlap`). Returns the task IoU. */
+  addOverlap(overlap: MaskOverlap): number {
+    const iou = officialIou(overlap);
     this.ious.push(iou);
-    this.intersections += i;
-    this.unions += u;
+    this.intersections += overlap.intersection;
+    this.unions += overlap.union;
     return iou;
   }
 

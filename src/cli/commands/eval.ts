@@ -16,6 +16,7 @@ export function registerEval(program: Command): void {
     .option('--batch-size <n>', 'images per forward pass', number('--batch-size', true), 32)
     .option('--limit <n>', 'evaluate only the first n tasks', number('--limit', true))
     .option('--json', 'print the result as JSON on stdout')
+    .option('--per-task <file>', "also write one JSON line per task: task_id, phrase, iou and pixel counts at the threshold")
     .action(async (options: EvalCommandOptions) => {
       const { runEval } = await import('../eval.js');
       await runEval(options);
