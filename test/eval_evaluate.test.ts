@@ -57,8 +57,8 @@ test('paper protocol, constant prediction: hand-derived mIoU, IoU_FG and AP; ski
   const pos = [...gt.values()].map((g) => g.paper.reduce((a, v) => a + v, 0));
   const all = SIZE * SIZE;
   assert.deepEqual(scores, [
-    { task_id: '1006__61', image_id: 1006, phrase: 'red square', phrase_type: 'attribute', instances: 1, iou: pos[0]! / (1 + all), target_pixels: pos[0], predicted_pixels: all, intersection_pixels: pos[0] },
-    { task_id: '1006__62', image_id: 1006, phrase: 'orange ring', phrase_type: 'attribute', instances: 1, iou: pos[1]! / (1 + all), target_pixels: pos[1], predicted_pixels: all, intersection_pixels: pos[1] },
+    { task_id: '1006__61', image_id: 1006, phrase: 'red square', phrase_type: 'attribute', instances: 1, iou: pos[0]! / (1 + all), pixels: all, target_pixels: pos[0], predicted_pixels: all, intersection_pixels: pos[0] },
+    { task_id: '1006__62', image_id: 1006, phrase: 'orange ring', phrase_type: 'attribute', instances: 1, iou: pos[1]! / (1 + all), pixels: all, target_pixels: pos[1], predicted_pixels: all, intersection_pixels: pos[1] },
   ]);
   assert.equal(r.samples, 2);
   assert.equal(r.threshold, 0.3);
@@ -101,9 +101,9 @@ test('official protocol, all-foreground prediction: IoU = |GT| / (H W) on the Pi
   assert.equal(tf.memory().numTensors, before);
   const areas = [...gt.values()].map((g) => g.official.reduce((a, v) => a + v, 0));
   // Scored at the original 30 x 40: every pixel predicted.
-  assert.deepEqual(scores.map((s) => [s.task_id, s.iou, s.target_pixels, s.predicted_pixels, s.intersection_pixels]), [
-    ['1006__61', areas[0]! / 1200, areas[0], 1200, areas[0]],
-    ['1006__62', areas[1]! / 1200, areas[1], 1200, areas[1]],
+  assert.deepEqual(scores.map((s) => [s.task_id, s.iou, s.pixels, s.target_pixels, s.predicted_pixels, s.intersection_pixels]), [
+    ['1006__61', areas[0]! / 1200, 1200, areas[0], 1200, areas[0]],
+    ['1006__62', areas[1]! / 1200, 1200, areas[1], 1200, areas[1]],
   ]);
   assert.equal(r.samples, 2);
   assert.ok(Math.abs(r.miou - (areas[0]! + areas[1]!) / 2 / 1200) < 1e-12);

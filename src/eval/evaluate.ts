@@ -65,7 +65,9 @@ export interface TaskScore {
   instances: number;
   /** The term the protocol's mean IoU averages: paper TP / (1 + TP + FP + FN); official I / U, 0 when I = 0. */
   iou: number;
-  /** Pixel counts at the resolution the protocol compares at (paper: the input size; official: the image's). */
+  /** Pixels compared: paper the input size squared; official the image's height x width. */
+  pixels: number;
+  /** Pixel counts at that resolution. */
   target_pixels: number;
   predicted_pixels: number;
   intersection_pixels: number;
@@ -153,7 +155,7 @@ function binaryAtOriginalSize(prob: Float32Array, size: number, height: number, 
   }
 }
 
-function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap): TaskScore {
+function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap, pixels: number): TaskScore {
   const type = task.phraseStructure?.type;
   return {
     task_id: task.taskId,
@@ -162,6 +164,7 @@ function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap): TaskScore 
     ...(typeof type === 'string' ? { phrase_type: type } : {}),
     instances: task.annIds.length,
     iou,
+    pixels,
     target_pixels: o.target,
     predicted_pixels: o.predicted,
     intersection_pixels: o.intersection,
@@ -194,7 +197,7 @@ export async function evaluate(model: SegmentationModel, dataset: string | Phras
           overlap = maskOverlap(binaryAtOriginalSize(probs[k] as Float32Array, opts.size, p.height, p.width, opts.threshold), p.target);
           iou = official.addOverlap(overlap);
         }
-        opts.onTask?.(taskScore(p.task, iou, overlap));
+        opts.onTask?.(taskScore(p.task, iou, overlap, p.target.length));
       });
       pending = [];
     };

@@ -1,0 +1,68 @@
+/**
+ * Per-task scores (`evaluate`'s `onTask`, `clipseg eval --per-task`) grouped the way referring-segmentation errors
+ * are usually read: by phrase type, by the target's share of the picture, and by whether the prediction spills well
+ * beyond the target (which on a segmentation model that finds its targets means it also marks other objects).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { TaskScore } from './evaluate.js';
+
+export interface ScoreGroup {
+  name: string;
+  tasks: number;
+  /** Fraction of all tasks in this group. */
+  share: number;
+  /** Mean per-task IoU of the group (NaN for an empty group). */
+  miou: number;
+}
+
+export interface ScoreBreakdown {
+  tasks: number;
+  miou: number;
+  /** By PhraseCut's `phrase_type`, in alphabetical order; tasks without one are grouped as 'unknown'. */
+  byPhraseType: ScoreGroup[];
+  /** By target area over pixels compared, in the buckets of `areaBounds`. */
+  byTargetArea: ScoreGroup[];
+  /** Predicted area at most, then above, `spill` times the target area. */
+  byPredictedArea: ScoreGroup[];
+}
+
+export interface BreakdownOptions {
+  /** Upper bounds of the target-area buckets, as fractions of the picture, increasing (default 1 %, 3 %, 8 %). */
+  areaBounds?: readonly number[];
+  /** Predicted-to-target area ratio above which a prediction counts as spilling over (default 1.5). */
+  spill?: number;
+}
+
+const percent = (x: number): string => `${Number((100 * x).toPrecision(6))} %`;
+
+export function breakdownScores(scores: readonly TaskScore[], options: BreakdownOptions = {}): ScoreBreakdown {
+  const { areaBounds = [0.01, 0.03, 0.08], spill = 1.5 } = options;
+  if (areaBounds.some((b, i) => !(b > 0 && b < 1) || (i > 0 && !(b > areaBounds[i - 1]!)))) {
+    throw new InvalidArgumentError(`options.areaBounds: expected increasing fractions in (0, 1), got [${areaBounds.join(', ')}]`);
+  }
+  if (!(spill > 0) || !Number.isFinite(spill)) throw new InvalidArgumentError(`options.spill: expected a positive ratio, got ${spill}`);
+  const group = (name: string, members: readonly TaskScore[]): ScoreGroup => ({
+    name,
+    tasks: members.length,
+    share: scores.length === 0 ? 0 : members.length / scores.length,
+    miou: members.length === 0 ? Number.NaN : members.reduce((a, s) => a + s.iou, 0) / members.length,
+  });
+
+  const types = [...new Set(scores.map((s) => s.phrase_type ?? 'unknown'))].sort();
+  const byPhraseType = types.map((t) => group(t, scores.filter((s) => (s.phrase_type ?? 'unknown') === t)));
+
+  const edges = [0, ...areaBounds, Number.POSITIVE_INFINITY];
+  const byTargetArea = edges.slice(0, -1).map((lo, i) => {
+    const hi = edges[i + 1]!;
+    const name = i === 0 ? `< ${percent(hi)}` : hi === Number.POSITIVE_INFINITY ? `>= ${percent(lo)}` : `${percent(lo)} - ${percent(hi)}`;
+    return group(name, scores.filter((s) => s.target_pixels / s.pixels >= lo && s.target_pixels / s.pixels < hi));
+  });
+
+  const spills = (s: TaskScore): boolean => s.predicted_pixels > spill * s.target_pixels;
+  const byPredictedArea = [
+    group(`predicted <= ${spill} x target`, scores.filter((s) => !spills(s))),
+    group(`predicted > ${spill} x target`, scores.filter(spills)),
+  ];
+  const all = group('all', scores);
+  return { tasks: all.tasks, miou: all.miou, byPhraseType, byTargetArea, byPredictedArea };
+}

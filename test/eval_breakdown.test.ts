@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidArgumentError } from '../src/errors.js';
+import { breakdownScores } from '../src/eval/breakdown.js';
+import type { TaskScore } from '../src/eval/evaluate.js';
+
+/** A task on a 100-pixel picture. */
+function score(iou: number, target: number, predicted: number, phrase_type?: string): TaskScore {
+  return {
+    task_id: `t${iou}`,
+    image_id: 1,
+    phrase: 'x',
+    ...(phrase_type === undefined ? {} : { phrase_type }),
+    instances: 1,
+    iou,
+    pixels: 100,
+    target_pixels: target,
+    predicted_pixels: predicted,
+    intersection_pixels: Math.min(target, predicted),
+  };
+}
+
+test('breakdown groups per-task IoU by phrase type, target area and spill, with hand-derived means', () => {
+  const scores = [
+    score(0.9, 0, 0, 'name'),
+    score(0.5, 2, 3, 'name'),
+    score(0.2, 2, 4, 'verbose'),
+    score(0.8, 5, 5, 'attribute'),
+    score(0.6, 8, 20),
+    score(0.4, 50, 60, 'verbose'),
+  ];
+  const b = breakdownScores(scores);
+  assert.equal(b.tasks, 6);
+  assert.ok(Math.abs(b.miou - 3.4 / 6) < 1e-15);
+  assert.deepEqual(
+    b.byPhraseType.map((g) => [g.name, g.tasks, Number(g.miou.toFixed(12))]),
+    [['attribute', 1, 0.8], ['name', 2, 0.7], ['unknown', 1, 0.6], ['verbose', 2, 0.3]],
+  );
+  // Target shares 0, 0.02, 0.02, 0.05, 0.08, 0.5: a bucket holds [lower, upper).
+  assert.deepEqual(
+    b.byTargetArea.map((g) => [g.name, g.tasks, Number(g.miou.toFixed(12))]),
+    [['< 1 %', 1, 0.9], ['1 % - 3 %', 2, 0.35], ['3 % - 8 %', 1, 0.8], ['>= 8 %', 2, 0.5]],
+  );
+  // 3 > 1.5 x 2 is false (equal), 4 > 3 and 20 > 12 spill.
+  assert.deepEqual(
+    b.byPredictedArea.map((g) => [g.name, g.tasks, Number(g.share.toFixed(12)), Number(g.miou.toFixed(12))]),
+    [['predicted <= 1.5 x target', 4, Number((4 / 6).toFixed(12)), 0.65], ['predicted > 1.5 x target', 2, Number((2 / 6).toFixed(12)), 0.4]],
+  );
+  const weighted = b.byPredictedArea.reduce((a, g) => a + g.share * g.miou, 0);
+  assert.ok(Math.abs(weighted - b.miou) < 1e-12, 'the groups partition the tasks');
+});
+
+test('breakdown: custom buckets, empty groups and bad options', () => {
+  const b = breakdownScores([score(0.5, 10, 10)], { areaBounds: [0.5], spill: 2 });
+  assert.deepEqual(b.byTargetArea.map((g) => [g.name, g.tasks]), [['< 50 %', 1], ['>= 50 %', 0]]);
+  assert.ok(Number.isNaN(b.byTargetArea[1]!.miou));
+  assert.equal(b.byPredictedArea[0]!.name, 'predicted <= 2 x target');
+  const none = breakdownScores([]);
+  assert.equal(none.tasks, 0);
+  assert.ok(Number.isNaN(none.miou));
+  assert.throws(() => breakdownScores([], { areaBounds: [0.03, 0.01] }), InvalidArgumentError);
+  assert.throws(() => breakdownScores([], { areaBounds: [1.5] }), /options\.areaBounds: expected increasing fractions in \(0, 1\), got \[1\.5\]/);
+  assert.throws(() => breakdownScores([], { spill: 0 }), /options\.spill: expected a positive ratio, got 0/);
+});
