@@ -56,7 +56,7 @@ test('eval runs the demo model at its own input size (128 px, not 352), reports 
     const made = cli('make-synthetic', '--out', data, '--seed', '5', '--images', '8', '--size', '192');
     assert.equal(made.status, 0, made.stderr);
     const perTask = path.join(data, 'scores', 'train.jsonl');
-    const run = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--json', '--per-task', perTask);
+    const run = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--json', '--per-task', perTask, '--breakdown');
     assert.equal(run.status, 0, run.stderr);
     const result = JSON.parse(run.stdout) as Record<string, number>;
     assert.ok(result.samples! > 0);
@@ -67,6 +67,11 @@ test('eval runs the demo model at its own input size (128 px, not 352), reports 
     assert.ok(Math.abs(scores.reduce((a, s) => a + s.iou, 0) / scores.length - result.miou!) < 1e-9, 'mIoU is the mean of the per-task IoUs');
     assert.ok(scores.every((s) => typeof s.task_id === 'string' && s.target_pixels > 0));
     assert.deepEqual(readdirSync(path.dirname(perTask)), ['train.jsonl'], 'no temporary file is left beside it');
+    const { breakdown } = JSON.parse(run.stdout) as { breakdown: { tasks: number; byTargetArea: { tasks: number; share: number; miou: number }[] } };
+    assert.equal(breakdown.tasks, result.samples);
+    assert.equal(breakdown.byTargetArea.reduce((a, g) => a + g.tasks, 0), result.samples);
+    const weighted = breakdown.byTargetArea.reduce((a, g) => a + (g.tasks === 0 ? 0 : g.share * g.miou), 0);
+    assert.ok(Math.abs(weighted - result.miou!) < 1e-9, 'the area groups partition the tasks');
     const intoFolder = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--per-task', data);
     assert.equal(intoFolder.status, 2, intoFolder.stderr);
     assert.match(intoFolder.stderr, /--per-task: expected a file path, got the folder/);

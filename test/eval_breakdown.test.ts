@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { formatBreakdown } from '../src/cli/eval.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { breakdownScores } from '../src/eval/breakdown.js';
 import type { TaskScore } from '../src/eval/evaluate.js';
@@ -48,6 +49,17 @@ test('breakdown groups per-task IoU by phrase type, target area and spill, with 
   );
   const weighted = b.byPredictedArea.reduce((a, g) => a + g.share * g.miou, 0);
   assert.ok(Math.abs(weighted - b.miou) < 1e-12, 'the groups partition the tasks');
+});
+
+test('the printed breakdown has one line per group, with a dash for an empty group', () => {
+  const text = formatBreakdown(breakdownScores([score(0.5, 2, 2, 'name'), score(0.25, 2, 8, 'name')]));
+  const lines = text.trimEnd().split('\n');
+  assert.equal(lines[0], 'per-task IoU by group (2 tasks, mean   37.50)');
+  assert.deepEqual(lines.filter((l) => l.startsWith('  ') && !l.startsWith('    ')).map((l) => l.trim()), ['predicted area', 'target area', 'phrase type']);
+  assert.match(text, /predicted > 1\.5 x target\s+1 tasks\s+50\.00 %\s+mIoU\s+25\.00/);
+  assert.match(text, /1 % - 3 %\s+2 tasks\s+100\.00 %\s+mIoU\s+37\.50/);
+  assert.match(text, /< 1 %\s+0 tasks\s+0\.00 %\s+mIoU\s+-/);
+  assert.equal(lines.length, 1 + 3 + 2 + 4 + 1);
 });
 
 test('breakdown: custom buckets, empty groups and bad options', () => {

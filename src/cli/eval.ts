@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend.js';
 import { InvalidArgumentError } from '../errors.js';
+import { breakdownScores, type ScoreBreakdown } from '../eval/breakdown.js';
 import { type EvaluationResult, type Protocol, type TaskScore, evaluate } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { resolvePretrainedFolder } from '../io/pretrained.js';
@@ -30,6 +31,16 @@ export function formatEvaluation(r: EvaluationResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The breakdown as aligned text: one line per group with its task count, share and mean IoU. */
+export function formatBreakdown(b: ScoreBreakdown): string {
+  const lines = [`per-task IoU by group (${b.tasks} tasks, mean ${pct(b.miou)})`];
+  for (const [title, groups] of [['predicted area', b.byPredictedArea], ['target area', b.byTargetArea], ['phrase type', b.byPhraseType]] as const) {
+    lines.push(`  ${title}`);
+    for (const g of groups) lines.push(`    ${g.name.padEnd(28)} ${String(g.tasks).padStart(6)} tasks ${pct(g.share)} %   mIoU ${g.tasks === 0 ? '      -' : pct(g.miou)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export interface EvalCommandOptions {
   model: string;
   data: string;
@@ -42,6 +53,8 @@ export interface EvalCommandOptions {
   json?: boolean;
   /** Also write one JSON line per task (`TaskScore`) to this file. */
   perTask?: string;
+  /** Also group the per-task IoU by phrase type, target area and spill (`breakdownScores`). */
+  breakdown?: boolean;
 }
 
 /** Refuses a --per-task path that names a folder before the evaluation runs, not after. */
@@ -66,6 +79,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
   // The model's own input size: a model trained at 96 px in 12 px patches cannot take the paper's 352.
   const size = options.size ?? targetSize(imageProcessor.options.size, 352, 352).height;
   const scores: TaskScore[] = [];
+  const keepScores = options.perTask !== undefined || options.breakdown === true;
   try {
     const result = await evaluate(model, options.data, {
       tokenizer,
@@ -75,7 +89,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
       batchSize: options.batchSize,
       size,
       ...(options.limit === undefined ? {} : { limit: options.limit }),
-      ...(options.perTask === undefined ? {} : { onTask: (score: TaskScore) => scores.push(score) }),
+      ...(keepScores ? { onTask: (score: TaskScore) => scores.push(score) } : {}),
       onProgress: options.json
         ? undefined
         : (done, total) => {
@@ -86,7 +100,9 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
       await fs.mkdir(path.dirname(path.resolve(options.perTask)), { recursive: true });
       await writeFileAtomic(options.perTask, scores.map((score) => `${JSON.stringify(score)}\n`).join(''));
     }
-    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvaluation(result));
+    const breakdown = options.breakdown === true ? breakdownScores(scores) : undefined;
+    if (options.json) process.stdout.write(`${JSON.stringify(breakdown === undefined ? result : { ...result, breakdown }, null, 2)}\n`);
+    else process.stdout.write(formatEvaluation(result) + (breakdown === undefined ? '' : formatBreakdown(breakdown)));
   } finally {
     model.dispose();
   }
