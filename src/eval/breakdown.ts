@@ -11,7 +11,7 @@ export interface ScoreGroup {
   tasks: number;
   /** Fraction of all tasks in this group. */
   share: number;
-  /** Mean per-task IoU of the group (NaN for an empty group). */
+  /** Mean per-task IoU of the group (NaN for an empty group, which JSON writes as null). */
   miou: number;
 }
 

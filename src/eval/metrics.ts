@@ -291,7 +291,7 @@ export function maskOverlap(prediction: ArrayLike<number>, groundTruth: ArrayLik
 }
 
 /** The official evaluator's task IoU: 0 when the intersection is empty (so also when both masks are). */
-export function officialIou(o: MaskOverlap): number {
+function officialIou(o: MaskOverlap): number {
   return o.intersection === 0 ? 0 : o.intersection / o.union;
 }
 
