@@ -57,10 +57,16 @@ export interface EvalCommandOptions {
   breakdown?: boolean;
 }
 
-/** Refuses a --per-task path that names a folder before the evaluation runs, not after. */
-async function checkPerTaskPath(file: string): Promise<void> {
+/** Checks the --per-task path and makes its folder before the evaluation runs, so a bad path fails first. */
+async function preparePerTaskPath(file: string): Promise<void> {
   const stat = await fs.stat(file).catch(() => undefined);
   if (stat?.isDirectory()) throw new InvalidArgumentError(`--per-task: expected a file path, got the folder ${file}`);
+  const folder = path.dirname(path.resolve(file));
+  try {
+    await fs.mkdir(folder, { recursive: true });
+  } catch (err) {
+    throw new InvalidArgumentError(`--per-task: cannot make the folder ${folder} for ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 /** Loads the model and scores it; prints the table, or with `json` the result as JSON. */
@@ -68,7 +74,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
   if (options.protocol !== 'paper' && options.protocol !== 'official') {
     throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
   }
-  if (options.perTask !== undefined) await checkPerTaskPath(options.perTask);
+  if (options.perTask !== undefined) await preparePerTaskPath(options.perTask);
   await selectBackend(process.env.CLIPSEG_BACKEND);
   const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
   const [model, tokenizer, imageProcessor] = await Promise.all([
@@ -96,10 +102,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
             if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}${done === total ? '\n' : ''}`);
           },
     });
-    if (options.perTask !== undefined) {
-      await fs.mkdir(path.dirname(path.resolve(options.perTask)), { recursive: true });
-      await writeFileAtomic(options.perTask, scores.map((score) => `${JSON.stringify(score)}\n`).join(''));
-    }
+    if (options.perTask !== undefined) await writeFileAtomic(options.perTask, scores.map((score) => `${JSON.stringify(score)}\n`).join(''));
     const breakdown = options.breakdown === true ? breakdownScores(scores) : undefined;
     if (options.json) process.stdout.write(`${JSON.stringify(breakdown === undefined ? result : { ...result, breakdown }, null, 2)}\n`);
     else process.stdout.write(formatEvaluation(result) + (breakdown === undefined ? '' : formatBreakdown(breakdown)));
