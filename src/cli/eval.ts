@@ -3,13 +3,15 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend.js';
 import { InvalidArgumentError } from '../errors.js';
-import { breakdownScores, type ScoreBreakdown } from '../eval/breakdown.js';
+import { breakdownScores, breakdownTables, type ScoreBreakdown } from '../eval/breakdown.js';
 import { type EvaluationResult, type Protocol, type TaskScore, evaluate } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { isDirectory } from '../io/fs_checks.js';
 import { resolvePretrainedFolder } from '../io/pretrained.js';
 import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { targetSize } from '../processor/image_processor.js';
 import { loadImageProcessorFrom, loadTokenizerFrom } from '../pipeline/sources.js';
+import { checkWritableFolder } from './output_folder.js';
 
 const pct = (v: number): string => (100 * v).toFixed(2).padStart(7);
 
@@ -34,7 +36,7 @@ export function formatEvaluation(r: EvaluationResult): string {
 /** The breakdown as aligned text: one line per group with its task count, share and mean IoU. */
 export function formatBreakdown(b: ScoreBreakdown): string {
   const lines = [`per-task IoU by group (${b.tasks} tasks, mean ${pct(b.miou)})`];
-  for (const [title, groups] of [['predicted area', b.byPredictedArea], ['target area', b.byTargetArea], ['phrase type', b.byPhraseType]] as const) {
+  for (const [title, groups] of breakdownTables(b)) {
     lines.push(`  ${title}`);
     for (const g of groups) lines.push(`    ${g.name.padEnd(28)} ${String(g.tasks).padStart(6)} tasks ${pct(g.share)} %   mIoU ${g.tasks === 0 ? '      -' : pct(g.miou)}`);
   }
@@ -57,16 +59,10 @@ export interface EvalCommandOptions {
   breakdown?: boolean;
 }
 
-/** Checks the --per-task path and makes its folder before the evaluation runs, so a bad path fails first. */
-async function preparePerTaskPath(file: string): Promise<void> {
-  const stat = await fs.stat(file).catch(() => undefined);
-  if (stat?.isDirectory()) throw new InvalidArgumentError(`--per-task: expected a file path, got the folder ${file}`);
-  const folder = path.dirname(path.resolve(file));
-  try {
-    await fs.mkdir(folder, { recursive: true });
-  } catch (err) {
-    throw new InvalidArgumentError(`--per-task: cannot make the folder ${folder} for ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
+/** Checks the --per-task path before the evaluation runs, so a bad path fails first. */
+async function checkPerTaskPath(file: string): Promise<void> {
+  if (await isDirectory(file)) throw new InvalidArgumentError(`--per-task: expected a file path, got the folder ${file}`);
+  await checkWritableFolder(path.dirname(path.resolve(file)), '--per-task');
 }
 
 /** Loads the model and scores it; prints the table, or with `json` the result as JSON. */
@@ -74,7 +70,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
   if (options.protocol !== 'paper' && options.protocol !== 'official') {
     throw new InvalidArgumentError(`--protocol: expected 'paper' or 'official', got '${options.protocol}'`);
   }
-  if (options.perTask !== undefined) await preparePerTaskPath(options.perTask);
+  if (options.perTask !== undefined) await checkPerTaskPath(options.perTask);
   await selectBackend(process.env.CLIPSEG_BACKEND);
   const dir = await resolvePretrainedFolder(options.model, { files: 'all' });
   const [model, tokenizer, imageProcessor] = await Promise.all([
@@ -102,7 +98,10 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
             if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}${done === total ? '\n' : ''}`);
           },
     });
-    if (options.perTask !== undefined) await writeFileAtomic(options.perTask, scores.map((score) => `${JSON.stringify(score)}\n`).join(''));
+    if (options.perTask !== undefined) {
+      await fs.mkdir(path.dirname(path.resolve(options.perTask)), { recursive: true });
+      await writeFileAtomic(options.perTask, scores.map((score) => `${JSON.stringify(score)}\n`).join(''));
+    }
     const breakdown = options.breakdown === true ? breakdownScores(scores) : undefined;
     if (options.json) process.stdout.write(`${JSON.stringify(breakdown === undefined ? result : { ...result, breakdown }, null, 2)}\n`);
     else process.stdout.write(formatEvaluation(result) + (breakdown === undefined ? '' : formatBreakdown(breakdown)));

@@ -3,7 +3,7 @@
  * and per image one overlay of all prompts with a legend. Inputs are all checked (files decoded, output folder
  * writable) before the model loads, so a bad argument leaves nothing behind; every file is written atomically.
  */
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ClipSeg, type Prompt, type Segmentation } from '../clipseg.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -15,6 +15,7 @@ import { DEFAULT_MASK_THRESHOLD, binaryMask, probabilityImage } from '../process
 import type { PromptBox } from '../processor/visual_prompt.js';
 import { countProgress } from '../pipeline/count_progress.js';
 import { DEFAULT_OUT_DIR } from './commands/segment.js';
+import { checkWritableFolder } from './output_folder.js';
 
 export interface SegmentCommandOptions {
   prompt?: string[];
@@ -100,30 +101,6 @@ function visualPrompts(options: SegmentCommandOptions): Prompt[] {
   }));
 }
 
-/**
- * Proves that the output folder can be created and written, without creating it: the nearest existing ancestor
- * must be a writable folder. The folder itself is made only once the model has loaded.
- */
-async function checkOutDir(dir: string): Promise<void> {
-  let existing = path.resolve(dir);
-  for (;;) {
-    // ENOTDIR means an ancestor is a file; keep climbing to name it.
-    const stat = await fs.stat(existing).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : err));
-    if (stat instanceof Error) throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (${stat.message})`);
-    if (stat !== undefined) {
-      if (!stat.isDirectory()) throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (${existing} is a file)`);
-      break;
-    }
-    const parent = path.dirname(existing);
-    if (parent === existing) break;
-    existing = parent;
-  }
-  try {
-    await fs.access(existing, fsConstants.W_OK);
-  } catch {
-    throw new InvalidArgumentError(`--out: cannot write to the folder ${dir} (permission denied on ${existing})`);
-  }
-}
 
 function seconds(since: number): number {
   return Math.round((performance.now() - since) / 10) / 100;
@@ -149,7 +126,7 @@ export async function runSegment(imagePaths: readonly string[], options: Segment
       if (typeof p.mask === 'string') await loadImage(p.mask);
     }
   }
-  await checkOutDir(out);
+  await checkWritableFolder(out, '--out');
 
   const loadStart = performance.now();
   const seg = await ClipSeg.fromPretrained(options.model, options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize });
