@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CLIPSegConfig } from '../src/config/index.js';
 import { isConfigFile, runTrain, preprocessorConfig, type TrainCommandOptions } from '../src/cli/train.js';
-import { breakdownScores, type ScoreBreakdown, type ScoreGroup } from '../src/eval/breakdown.js';
+import { breakdownScores, breakdownTables, type ScoreBreakdown, type ScoreGroup } from '../src/eval/breakdown.js';
 import { evaluate, type EvaluationResult, type TaskScore } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { loadModelFolder } from '../src/io/model_files.js';
@@ -192,11 +192,10 @@ function breakdownSection(b: ScoreBreakdown): string[] {
   return [
     '## Where it fails',
     '',
-    'Per-task IoU on the same split (the terms mIoU averages; `clipseg eval --per-task` writes them), grouped:',
+    'Per-task IoU on the same split (the terms mIoU averages; `clipseg eval --per-task` writes them), grouped by',
+    'predicted against target area, target area as a share of the picture, and phrase type:',
     '',
-    ...groupTable('predicted area', b.byPredictedArea),
-    ...groupTable('target area (of the picture)', b.byTargetArea),
-    ...groupTable('phrase type', b.byPhraseType),
+    ...breakdownTables(b).flatMap(([title, groups]) => groupTable(title, groups)),
     'A prediction more than 1.5 times the size of its target marks other objects besides the target, most of them',
     'sharing part of the phrase. Phrase types are PhraseCut\'s; `name` and `relation` phrases (no colour) occur only on',
     'the greyscale pictures.',

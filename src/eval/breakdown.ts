@@ -66,3 +66,8 @@ export function breakdownScores(scores: readonly TaskScore[], options: Breakdown
   const all = group('all', scores);
   return { tasks: all.tasks, miou: all.miou, byPhraseType, byTargetArea, byPredictedArea };
 }
+
+/** The groupings in reading order, each with its title: what printed and Markdown reports list. */
+export function breakdownTables(b: ScoreBreakdown): Array<[title: string, groups: ScoreGroup[]]> {
+  return [['predicted area', b.byPredictedArea], ['target area', b.byTargetArea], ['phrase type', b.byPhraseType]];
+}
