@@ -6,14 +6,16 @@
  *    offline), with raw-phrase text prompts and 20 % negatives, BCE plus a per-sample soft Dice loss; whole images
  *    squashed to the model's input size (as evaluation does) in CLIPSeg's sequential order, so the phrases of one
  *    image sit in one batch and share its vision pass;
+ * 2b. continues from those weights with a fresh optimiser and a second, lower cosine cycle (`DEMO_RESTART`);
  * 3. stores the weights as float16 safetensors (tfjs layout) with config.json and preprocessor_config.json;
  * 4. evaluates the stored weights on the held-out test split (paper protocol at the model's input size) and writes
  *    report.json and REPORT.md.
  *
  * Options: --work DIR (data and run folder, default: a folder in the OS temp dir), --out DIR (default
  * assets/demo-model), --steps N, --batch-size B, --images N, --lr LR, --beta2 B, --loss bce|bce+dice,
- * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume. Every
- * random choice is seeded, so the run is reproducible.
+ * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume,
+ * --restart-steps N (0 skips stage 2b), --restart-size PX. Every random choice is seeded, so the run is
+ * reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -32,7 +34,7 @@ import { loadTokenizer } from '../src/io/tokenizer_files.js';
 import { SAFETENSORS_METADATA } from '../src/models/layout.js';
 import { stateDict } from '../src/models/state_dict.js';
 import type { SegmentationLoss } from '../src/train/losses.js';
-import { trainingPreset } from '../src/train/presets.js';
+import { DEMO_RESTART, trainingPreset } from '../src/train/presets.js';
 import { makeSynthetic, type SyntheticSummary } from '../src/train/synthetic.js';
 
 const DATA_SEED = 2024;
@@ -53,6 +55,8 @@ const { values: args } = parseArgs({
     config: { type: 'string', default: 'demo' },
     'decoder-only': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
+    'restart-steps': { type: 'string', default: String(DEMO_RESTART.steps) },
+    'restart-size': { type: 'string', default: String(DEMO_RESTART.imageSize) },
   },
 });
 
@@ -101,12 +105,27 @@ try {
   await writeFileAtomic(stamp, JSON.stringify({ ...summary, options: dataset }));
 }
 
-const trained = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
-const trainSeconds = await trainingSeconds(path.join(run, 'log.jsonl'));
+const firstStage = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
+const restartSteps = Number(args['restart-steps']);
+const restart = restartSteps === 0
+  ? undefined
+  : {
+    imageSize: Number(args['restart-size']),
+    steps: restartSteps,
+    lr: DEMO_RESTART.lr,
+    minLr: DEMO_RESTART.minLr,
+    warmup: Math.min(DEMO_RESTART.warmupSteps, Math.floor(restartSteps / 4)),
+  };
+const restartRun = path.join(args.work, 'run-restart');
+// The restart loads stage 1's weights only (`init`), so its optimiser moments and schedule start afresh.
+const trained = restart === undefined ? firstStage : await runTrain({ ...settings, ...restart, init: run, data, out: restartRun, resume: args.resume, checkpointEvery: 100 });
+const finalRun = restart === undefined ? run : restartRun;
+const finalSize = restart?.imageSize ?? imageSize;
+const trainSeconds = (await trainingSeconds(path.join(run, 'log.jsonl'))) + (restart === undefined ? 0 : await trainingSeconds(path.join(restartRun, 'log.jsonl')));
 
 // The shipped file: float16 weights in the tfjs layout, loadable as any model folder.
 await fs.mkdir(args.out, { recursive: true });
-const model = await loadModelFolder(run);
+const model = await loadModelFolder(finalRun);
 const tensors: Record<string, WriteTensor> = {};
 for (const [key, entry] of Object.entries(stateDict(model, 'tfjs'))) {
   const half = new Uint16Array(entry.data.length);
@@ -115,11 +134,13 @@ for (const [key, entry] of Object.entries(stateDict(model, 'tfjs'))) {
 }
 await writeSafetensors(path.join(args.out, 'model.safetensors'), tensors, { ...SAFETENSORS_METADATA });
 await writeFileAtomic(path.join(args.out, 'config.json'), model.config.toJSONString());
-await writeFileAtomic(path.join(args.out, 'preprocessor_config.json'), `${JSON.stringify(preprocessorConfig(imageSize), null, 2)}\n`);
+await writeFileAtomic(path.join(args.out, 'preprocessor_config.json'), `${JSON.stringify(preprocessorConfig(finalSize), null, 2)}\n`);
 await fs.copyFile(path.join(run, 'loss.png'), path.join(args.out, 'loss.png'));
+if (restart === undefined) await fs.rm(path.join(args.out, 'loss-restart.png'), { force: true });
+else await fs.copyFile(path.join(restartRun, 'loss.png'), path.join(args.out, 'loss-restart.png'));
 const c = model.config;
 const architecture = {
-  image_size: imageSize,
+  image_size: finalSize,
   patch_size: c.vision_config.patch_size,
   vision: `width ${c.vision_config.hidden_size} x ${layers(c.vision_config.num_hidden_layers)}`,
   text: `width ${c.text_config.hidden_size} x ${layers(c.text_config.num_hidden_layers)}`,
@@ -134,7 +155,7 @@ const shipped = await loadModelFolder(args.out);
 const tokenizer = await loadTokenizer();
 const evalStarted = Date.now();
 const scores: TaskScore[] = [];
-const result: EvaluationResult = await evaluate(shipped, data, { tokenizer, split: 'test', size: imageSize, batchSize: 16, onTask: (s) => scores.push(s) });
+const result: EvaluationResult = await evaluate(shipped, data, { tokenizer, split: 'test', size: finalSize, batchSize: 16, onTask: (s) => scores.push(s) });
 const breakdown = breakdownScores(scores);
 const evalSeconds = (Date.now() - evalStarted) / 1000;
 shipped.dispose();
@@ -143,7 +164,7 @@ const weightsBytes = (await fs.stat(path.join(args.out, 'model.safetensors'))).s
 const report = {
   model: { config: args.config, ...architecture, parameters: trained.parameters.total, weights: 'float16', weights_bytes: weightsBytes },
   data: { generator: 'makeSynthetic', ...dataset, splits: summary.images, tasks: summary.tasks },
-  training: { ...settings, final_loss: trained.finalLoss, seconds: Math.round(trainSeconds), backend: tf.getBackend() },
+  training: { ...settings, restart: restart ?? null, final_loss: trained.finalLoss, seconds: Math.round(trainSeconds), backend: tf.getBackend() },
   evaluation: {
     split: 'test',
     protocol: result.protocol,
@@ -233,7 +254,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     ...breakdownSection(r.evaluation.breakdown),
     '## Model',
     '',
-    `- Architecture: the \`${r.model.config}\` training preset (\`src/train/presets.ts\`): ${r.model.image_size} px inputs, patch ${r.model.patch_size}, vision ${r.model.vision},`,
+    `- Architecture: the \`${r.model.config}\` training preset (\`src/train/presets.ts\`), run on ${r.model.image_size} px inputs: patch ${r.model.patch_size}, vision ${r.model.vision},`,
     `  text ${r.model.text} over the full CLIP vocabulary, projection ${r.model.projection_dim}, decoder reduce_dim ${r.model.reduce_dim} reading vision layers [${r.model.extract_layers.join(', ')}].`,
     `- ${r.model.parameters.toLocaleString('en-US')} parameters, stored as float16 (\`model.safetensors\`, ${(r.model.weights_bytes / 1e6).toFixed(2)} MB, tfjs layout).`,
     '- Tokenizer: no tokenizer files here; loaders fall back to the shipped CLIP vocabulary (`assets/clip/bpe_simple_vocab_16e6.txt.gz`),',
@@ -245,11 +266,14 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '',
     '## Training',
     '',
-    `- ${r.training.steps} steps of batch ${r.training.batchSize}, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
+    `- ${r.training.steps} steps of batch ${r.training.batchSize} at ${r.training.imageSize} px, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
     `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts; loss ${r.training.loss === 'bce+dice' ? 'BCE plus a per-sample soft Dice term (`--loss bce+dice`; the paper uses BCE alone)' : 'BCE'}.`,
+    ...(r.training.restart === null
+      ? []
+      : [`- Then a warm restart from those weights, the optimiser's moments reset: ${r.training.restart.steps} steps at ${r.training.restart.imageSize} px, learning rate ${r.training.restart.lr} with ${r.training.restart.warmup} warm-up steps and cosine decay to ${r.training.restart.minLr}, the other settings as above (\`--restart-steps\`).`]),
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
-    `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`.`,
+    `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`${r.training.restart === null ? '' : ' (then `loss-restart.png`)'}.`,
     '',
     '## Reproduce',
     '',
