@@ -113,7 +113,7 @@ const PRESETS: Record<string, TrainingPreset> = {
   },
   demo: {
     name: 'demo',
-    description: 'the shipped demo model: a small CLIPSeg (128 px, patch 8) trained from scratch on synthetic shapes',
+    description: 'the shipped demo model\'s first stage: a small CLIPSeg (128 px, patch 8) trained from scratch on synthetic shapes (`npm run train:demo` then restarts it at 160 px)',
     imageSize: 128,
     config: demoConfig,
     defaults: { ...RECIPE, steps: 4500, batchSize: 16, accumulate: 1, lr: 1e-3, warmupSteps: 100, fullFinetune: true, checkpointEvery: 100 },
