@@ -24,7 +24,9 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CLIPSegConfig } from '../src/config/index.js';
+import { number } from '../src/cli/parse.js';
 import { isConfigFile, runTrain, preprocessorConfig, type TrainCommandOptions } from '../src/cli/train.js';
+import { InvalidArgumentError } from '../src/errors.js';
 import { breakdownScores, breakdownTables, type ScoreBreakdown, type ScoreGroup } from '../src/eval/breakdown.js';
 import { evaluate, type EvaluationResult, type TaskScore } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
@@ -61,6 +63,11 @@ const { values: args } = parseArgs({
 });
 
 const steps = Number(args.steps);
+// Checked here, before the first stage runs: runTrain would name its own options (--steps, --image-size).
+const restartSteps = number('--restart-steps', true)(args['restart-steps']);
+const restartSize = number('--restart-size', true)(args['restart-size']);
+if (restartSteps < 0) throw new InvalidArgumentError(`--restart-steps: expected 0 (no restart) or more, got ${restartSteps}`);
+if (restartSize < 1) throw new InvalidArgumentError(`--restart-size: expected a positive size in pixels, got ${restartSize}`);
 const images = Number(args.images);
 const lr = Number(args.lr);
 // A preset brings its input size; a config file trains at its own vision_config.image_size.
@@ -106,11 +113,10 @@ try {
 }
 
 const firstStage = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
-const restartSteps = Number(args['restart-steps']);
 const restart = restartSteps === 0
   ? undefined
   : {
-    imageSize: Number(args['restart-size']),
+    imageSize: restartSize,
     steps: restartSteps,
     lr: DEMO_RESTART.lr,
     minLr: DEMO_RESTART.minLr,
