@@ -49,7 +49,7 @@ test('segment without --model runs offline on the shipped demo model and finds t
   }
 });
 
-test('eval runs the demo model at its own input size (128 px, not 352), reports the paper metrics and writes per-task scores', async () => {
+test('eval runs the demo model at its own input size (its preprocessor\'s, not 352), reports the paper metrics and writes per-task scores', async () => {
   const data = mkdtempSync(path.join(os.tmpdir(), 'clipseg-demo-eval-'));
   try {
     const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8' });
@@ -62,8 +62,11 @@ test('eval runs the demo model at its own input size (128 px, not 352), reports 
     assert.ok(result.samples! > 0);
     assert.equal(result.threshold, 0.3);
     for (const key of ['miou', 'fgiou', 'ap']) assert.ok(result[key]! > 0 && result[key]! <= 1, `${key} = ${result[key]}`);
-    const scores = readFileSync(perTask, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { task_id: string; iou: number; target_pixels: number });
+    const scores = readFileSync(perTask, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { task_id: string; iou: number; pixels: number; target_pixels: number });
     assert.equal(scores.length, result.samples);
+    const processor = JSON.parse(readFileSync(path.join('assets', 'demo-model', 'preprocessor_config.json'), 'utf8')) as { size: { height: number; width: number } };
+    assert.notEqual(processor.size.height, 352);
+    assert.ok(scores.every((s) => s.pixels === processor.size.height * processor.size.width), 'the paper protocol compares at the model\'s input size');
     assert.ok(Math.abs(scores.reduce((a, s) => a + s.iou, 0) / scores.length - result.miou!) < 1e-9, 'mIoU is the mean of the per-task IoUs');
     assert.ok(scores.every((s) => typeof s.task_id === 'string' && s.target_pixels > 0));
     assert.deepEqual(readdirSync(path.dirname(perTask)), ['train.jsonl'], 'no temporary file is left beside it');
