@@ -6,7 +6,8 @@
  *    offline), with raw-phrase text prompts and 20 % negatives, BCE plus a per-sample soft Dice loss; whole images
  *    squashed to the model's input size (as evaluation does) in CLIPSeg's sequential order, so the phrases of one
  *    image sit in one batch and share its vision pass;
- * 2b. continues from those weights with a fresh optimiser and a second, lower cosine cycle (`DEMO_RESTART`);
+ * 2b. continues from those weights in warm restarts (`DEMO_RESTARTS`), each with a fresh optimiser and its own,
+ *    lower cosine cycle;
  * 3. stores the weights as float16 safetensors (tfjs layout) with config.json and preprocessor_config.json;
  * 4. evaluates the stored weights on the held-out test split (paper protocol at the model's input size) and writes
  *    report.json and REPORT.md.
@@ -14,8 +15,8 @@
  * Options: --work DIR (data and run folder, default: a folder in the OS temp dir), --out DIR (default
  * assets/demo-model), --steps N, --batch-size B, --images N, --lr LR, --beta2 B, --loss bce|bce+dice,
  * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume,
- * --restart-steps N (0 skips stage 2b), --restart-size PX. Every random choice is seeded, so the run is
- * reproducible.
+ * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
+ * preset's). Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -24,9 +25,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CLIPSegConfig } from '../src/config/index.js';
-import { number } from '../src/cli/parse.js';
 import { isConfigFile, runTrain, preprocessorConfig, type TrainCommandOptions } from '../src/cli/train.js';
-import { InvalidArgumentError } from '../src/errors.js';
 import { breakdownScores, breakdownTables, type ScoreBreakdown, type ScoreGroup } from '../src/eval/breakdown.js';
 import { evaluate, type EvaluationResult, type TaskScore } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
@@ -36,8 +35,9 @@ import { loadTokenizer } from '../src/io/tokenizer_files.js';
 import { SAFETENSORS_METADATA } from '../src/models/layout.js';
 import { stateDict } from '../src/models/state_dict.js';
 import type { SegmentationLoss } from '../src/train/losses.js';
-import { DEMO_RESTART, trainingPreset } from '../src/train/presets.js';
+import { DEMO_RESTARTS, trainingPreset } from '../src/train/presets.js';
 import { makeSynthetic, type SyntheticSummary } from '../src/train/synthetic.js';
+import { demoRestarts, restartSuffix } from './demo_restarts.js';
 
 const DATA_SEED = 2024;
 const TRAIN_SEED = 0;
@@ -57,17 +57,13 @@ const { values: args } = parseArgs({
     config: { type: 'string', default: 'demo' },
     'decoder-only': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
-    'restart-steps': { type: 'string', default: String(DEMO_RESTART.steps) },
-    'restart-size': { type: 'string', default: String(DEMO_RESTART.imageSize) },
+    'restart-steps': { type: 'string', default: DEMO_RESTARTS.map((r) => r.steps).join(',') },
+    'restart-size': { type: 'string' },
   },
 });
 
 const steps = Number(args.steps);
-// Checked here, before the first stage runs: runTrain would name its own options (--steps, --image-size).
-const restartSteps = number('--restart-steps', true)(args['restart-steps']);
-const restartSize = number('--restart-size', true)(args['restart-size']);
-if (restartSteps < 0) throw new InvalidArgumentError(`--restart-steps: expected 0 (no restart) or more, got ${restartSteps}`);
-if (restartSize < 1) throw new InvalidArgumentError(`--restart-size: expected a positive size in pixels, got ${restartSize}`);
+const restarts = demoRestarts(args['restart-steps'], args['restart-size']);
 const images = Number(args.images);
 const lr = Number(args.lr);
 // A preset brings its input size; a config file trains at its own vision_config.image_size.
@@ -113,21 +109,16 @@ try {
 }
 
 const firstStage = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
-const restart = restartSteps === 0
-  ? undefined
-  : {
-    imageSize: restartSize,
-    steps: restartSteps,
-    lr: DEMO_RESTART.lr,
-    minLr: DEMO_RESTART.minLr,
-    warmup: Math.min(DEMO_RESTART.warmupSteps, Math.floor(restartSteps / 4)),
-  };
-const restartRun = path.join(args.work, 'run-restart');
-// The restart loads stage 1's weights only (`init`), so its optimiser moments and schedule start afresh.
-const trained = restart === undefined ? firstStage : await runTrain({ ...settings, ...restart, init: run, data, out: restartRun, resume: args.resume, checkpointEvery: 100 });
-const finalRun = restart === undefined ? run : restartRun;
-const finalSize = restart?.imageSize ?? imageSize;
-const trainSeconds = (await trainingSeconds(path.join(run, 'log.jsonl'))) + (restart === undefined ? 0 : await trainingSeconds(path.join(restartRun, 'log.jsonl')));
+// Each restart loads the previous stage's weights only (`init`), so its optimiser moments and schedule start afresh.
+const runs = [run, ...restarts.map((_, i) => path.join(args.work, `run-restart${restartSuffix(i)}`))];
+let trained = firstStage;
+for (const [i, restart] of restarts.entries()) {
+  trained = await runTrain({ ...settings, ...restart, init: runs[i]!, data, out: runs[i + 1]!, resume: args.resume, checkpointEvery: 100 });
+}
+const finalRun = runs.at(-1)!;
+const finalSize = restarts.at(-1)?.imageSize ?? imageSize;
+let trainSeconds = 0;
+for (const r of runs) trainSeconds += await trainingSeconds(path.join(r, 'log.jsonl'));
 
 // The shipped file: float16 weights in the tfjs layout, loadable as any model folder.
 await fs.mkdir(args.out, { recursive: true });
@@ -142,8 +133,12 @@ await writeSafetensors(path.join(args.out, 'model.safetensors'), tensors, { ...S
 await writeFileAtomic(path.join(args.out, 'config.json'), model.config.toJSONString());
 await writeFileAtomic(path.join(args.out, 'preprocessor_config.json'), `${JSON.stringify(preprocessorConfig(finalSize), null, 2)}\n`);
 await fs.copyFile(path.join(run, 'loss.png'), path.join(args.out, 'loss.png'));
-if (restart === undefined) await fs.rm(path.join(args.out, 'loss-restart.png'), { force: true });
-else await fs.copyFile(path.join(restartRun, 'loss.png'), path.join(args.out, 'loss-restart.png'));
+const lossCurves = restarts.map((_, i) => `loss-restart${restartSuffix(i)}.png`);
+for (const [i, name] of lossCurves.entries()) await fs.copyFile(path.join(runs[i + 1]!, 'loss.png'), path.join(args.out, name));
+// A shorter run than the last one must not leave its curves behind.
+for (const name of await fs.readdir(args.out)) {
+  if (/^loss-restart(-\d+)?\.png$/.test(name) && !lossCurves.includes(name)) await fs.rm(path.join(args.out, name));
+}
 const c = model.config;
 const architecture = {
   image_size: finalSize,
@@ -170,7 +165,7 @@ const weightsBytes = (await fs.stat(path.join(args.out, 'model.safetensors'))).s
 const report = {
   model: { config: args.config, ...architecture, parameters: trained.parameters.total, weights: 'float16', weights_bytes: weightsBytes },
   data: { generator: 'makeSynthetic', ...dataset, splits: summary.images, tasks: summary.tasks },
-  training: { ...settings, restart: restart ?? null, final_loss: trained.finalLoss, seconds: Math.round(trainSeconds), backend: tf.getBackend() },
+  training: { ...settings, restarts, final_loss: trained.finalLoss, seconds: Math.round(trainSeconds), backend: tf.getBackend() },
   evaluation: {
     split: 'test',
     protocol: result.protocol,
@@ -274,12 +269,11 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '',
     `- ${r.training.steps} steps of batch ${r.training.batchSize} at ${r.training.imageSize} px, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
     `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts; loss ${r.training.loss === 'bce+dice' ? 'BCE plus a per-sample soft Dice term (`--loss bce+dice`; the paper uses BCE alone)' : 'BCE'}.`,
-    ...(r.training.restart === null
-      ? []
-      : [`- Then a warm restart from those weights, the optimiser's moments reset: ${r.training.restart.steps} steps at ${r.training.restart.imageSize} px, learning rate ${r.training.restart.lr} with ${r.training.restart.warmup} warm-up steps and cosine decay to ${r.training.restart.minLr}, the other settings as above (\`--restart-steps\`).`]),
+    ...r.training.restarts.map((restart, i) =>
+      `- Then ${i === 0 ? 'a warm restart from those weights' : 'another warm restart from the previous stage\'s weights'}, the optimiser's moments reset: ${restart.steps} steps at ${restart.imageSize} px, learning rate ${restart.lr} with ${restart.warmup} warm-up steps and cosine decay to ${restart.minLr}, the other settings as above (\`--restart-steps\`).`),
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
-    `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`${r.training.restart === null ? '' : ' (then `loss-restart.png`)'}.`,
+    `- Final training loss ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`${r.training.restarts.length === 0 ? '' : ` (then ${lossCurves.map((n) => `\`${n}\``).join(', ')})`}.`,
     '',
     '## Reproduce',
     '',

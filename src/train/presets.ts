@@ -86,7 +86,7 @@ export function tinyConfig(): CLIPSegConfig {
  * to 0.85 by step 800). Twice the updates did not help either: batch 8 for 8,000 steps, in the same wall-clock time,
  * tracked this recipe's loss per sample seen and reached validation mIoU 0.636 at 1e-3 and 0.638 at 7e-4. The model
  * underfits (on its training tasks it scores the same mIoU as on held-out ones), so samples seen are the limit;
- * the second stage (`DEMO_RESTART`) adds samples and input resolution.
+ * the restarts (`DEMO_RESTARTS`) add samples and input resolution.
  */
 export function demoConfig(): CLIPSegConfig {
   return new CLIPSegConfig({
@@ -120,16 +120,25 @@ const PRESETS: Record<string, TrainingPreset> = {
   },
 };
 
+/** One warm restart of the demo model: its length, input size and learning-rate cycle. */
+export interface DemoRestart {
+  readonly steps: number;
+  readonly imageSize: number;
+  readonly lr: number;
+  readonly minLr: number;
+  readonly warmupSteps: number;
+}
+
 /**
- * The demo model's second stage (`npm run train:demo`): a warm restart from the `demo` preset's trained weights,
- * with fresh optimiser moments and a second, lower cosine cycle, at 160 px (the position embeddings are
- * interpolated from the 16 x 16 grid, as CLIPSeg does for inputs other than its config's size). Two restarts ran
- * side by side in the same wall-clock time (about 90 min, one core each): 3,600 steps at 128 px raised validation
- * mIoU from 0.640 to 0.652, 1,800 steps at 160 px to 0.657 (the synthetic pictures are 192 px, so small shapes
- * gain pixels; on the same samples its training loss was 0.01 lower, though its shorter cycle had also decayed
- * further by then). Test mIoU went 0.656 -> 0.673.
+ * The demo model's later stages (`npm run train:demo`): warm restarts, each from the previous stage's weights with
+ * fresh optimiser moments and its own, lower cosine cycle. The first, from the `demo` preset's weights, runs at
+ * 160 px (the position embeddings are interpolated from the 16 x 16 grid, as CLIPSeg does for inputs other than its
+ * config's size). Two such restarts ran side by side in the same wall-clock time (about 90 min, one core each):
+ * 3,600 steps at 128 px raised validation mIoU from 0.640 to 0.652, 1,800 steps at 160 px to 0.657 (the synthetic
+ * pictures are 192 px, so small shapes gain pixels; on the same samples its training loss was 0.01 lower, though its
+ * shorter cycle had also decayed further by then). Test mIoU went 0.656 -> 0.673.
  */
-export const DEMO_RESTART = { steps: 1800, imageSize: 160, lr: 5e-4, minLr: 1e-5, warmupSteps: 100 } as const;
+export const DEMO_RESTARTS: readonly DemoRestart[] = [{ steps: 1800, imageSize: 160, lr: 5e-4, minLr: 1e-5, warmupSteps: 100 }];
 
 export const TRAINING_PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
 
