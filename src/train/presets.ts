@@ -73,20 +73,20 @@ export function tinyConfig(): CLIPSegConfig {
 }
 
 /**
- * The architecture of the shipped demo model: 128 px inputs in 8 px patches (a 16 x 16 grid: small shapes span a
- * few patches; at 96 px the same model reached test mIoU 0.62 in 5,000 steps, at 128 px 0.64 in 3,000, for 2.5x
- * the cost per step; 12 px patches learnt slower still), two vision layers of width 96 read by a two-layer decoder
- * of width 64, one text layer of width 64 (the 49,408-token embedding table dominates the fp16 file). Trained from
- * scratch at learning rate 1e-3: at 3e-3 this model stays on the initial loss plateau (about 1.0) for over 1,500
- * steps, where the narrower previous demo model (vision 64, text 48, decoder 48) escaped at 3e-3; at 1.5e-3 it
- * escapes, but 5,000 steps reached validation mIoU 0.630 against 0.640 for 4,500 steps at 1e-3. Deeper towers
- * did not help on the same 4,500-step schedule: four vision layers (decoder reading [1, 3]) reached validation
- * mIoU 0.637, two and three text layers 0.636 and 0.632, each ending at the same training loss (within 0.01);
- * three vision layers of width 128 were unstable at 1e-3 (gradient spikes from step 500, loss back up from 0.75
- * to 0.85 by step 800). Twice the updates did not help either: batch 8 for 8,000 steps, in the same wall-clock time,
- * tracked this recipe's loss per sample seen and reached validation mIoU 0.636 at 1e-3 and 0.638 at 7e-4. The model
- * underfits (on its training tasks it scores the same mIoU as on held-out ones), so samples seen are the limit;
- * the restarts (`DEMO_RESTARTS`) add samples and input resolution.
+ * The architecture of the shipped demo model: configured for 128 px inputs in 8 px patches (a 16 x 16 grid: small
+ * shapes span a few patches; at 96 px the same model reached test mIoU 0.62 in 5,000 steps, at 128 px 0.64 in 3,000,
+ * for 2.5x the cost per step; 12 px patches learnt slower still; the restarts run it at 160 and 192 px), two vision
+ * layers of width 96 read by a two-layer decoder of width 64, one text layer of width 64 (the 49,408-token embedding
+ * table dominates the fp16 file). Trained from scratch at learning rate 1e-3: at 3e-3 this model stays on the
+ * initial loss plateau (about 1.0) for over 1,500 steps, where the narrower previous demo model (vision 64, text 48,
+ * decoder 48) escaped at 3e-3; at 1.5e-3 it escapes, but 5,000 steps reached validation mIoU 0.630 against 0.640 for
+ * 4,500 steps at 1e-3. Deeper towers did not help on the same 4,500-step schedule: four vision layers (decoder
+ * reading [1, 3]) reached validation mIoU 0.637, two and three text layers 0.636 and 0.632, each ending at the same
+ * training loss (within 0.01); three vision layers of width 128 were unstable at 1e-3 (gradient spikes from step
+ * 500, loss back up from 0.75 to 0.85 by step 800). Twice the updates did not help either: batch 8 for 8,000 steps,
+ * in the same wall-clock time, tracked this recipe's loss per sample seen and reached validation mIoU 0.636 at 1e-3
+ * and 0.638 at 7e-4. The model underfits (on its training tasks it scores the same mIoU as on held-out ones), so
+ * samples seen are the limit; the restarts (`DEMO_RESTARTS`) add samples and input resolution.
  */
 export function demoConfig(): CLIPSegConfig {
   return new CLIPSegConfig({
