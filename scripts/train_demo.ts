@@ -110,10 +110,9 @@ try {
   await writeFileAtomic(stamp, JSON.stringify({ ...summary, options: dataset }));
 }
 
-const firstStage = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
+let trained = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
 // Each restart loads the previous stage's weights only (`init`), so its optimiser moments and schedule start afresh.
 const runs = [run, ...restarts.map((_, i) => path.join(args.work, `run-restart${restartSuffix(i)}`))];
-let trained = firstStage;
 for (const [i, restart] of restarts.entries()) {
   trained = await runTrain({ ...settings, ...restart, init: runs[i]!, data, out: runs[i + 1]!, resume: args.resume, checkpointEvery: 100 });
 }
@@ -191,7 +190,6 @@ function layers(n: number): string {
 }
 
 interface LogEntry {
-  step?: number;
   loss?: number;
   elapsed_s?: number;
 }
@@ -213,12 +211,13 @@ function trainingSeconds(log: readonly LogEntry[]): number {
   return total + previous;
 }
 
-/** Mean loss of a run's last n steps: one step's loss swings with its batch (0.12 to 0.68 over the demo run's last 100). */
+/**
+ * Mean loss of a run's last n steps: one step's loss swings with its batch (0.12 to 0.68 over the demo run's last
+ * 100). A resumed run's log holds each step once (the trainer drops the lines past the checkpoint it resumes from).
+ */
 function recentLoss(log: readonly LogEntry[], n: number): number {
-  const byStep = new Map<number, number>();
-  for (const entry of log) if (entry.step !== undefined && entry.loss !== undefined) byStep.set(entry.step, entry.loss);
-  const last = [...byStep.keys()].sort((a, b) => a - b).slice(-n);
-  return last.reduce((sum, step) => sum + byStep.get(step)!, 0) / last.length;
+  const losses = log.flatMap((entry) => (entry.loss === undefined ? [] : [entry.loss])).slice(-n);
+  return losses.reduce((sum, loss) => sum + loss, 0) / losses.length;
 }
 
 function pct(x: number | null | undefined): string {
