@@ -65,7 +65,7 @@ const { values: args } = parseArgs({
 });
 
 const steps = Number(args.steps);
-const restarts = demoRestarts(args['restart-steps'], args['restart-size']);
+const restarts = demoRestarts(args['restart-steps'], args['restart-size'], DEMO_RESTARTS, Number(args['batch-size']));
 const images = Number(args.images);
 const lr = Number(args.lr);
 // A preset brings its input size; a config file trains at its own vision_config.image_size.
@@ -288,7 +288,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     `- ${r.training.steps} steps of batch ${r.training.batchSize} at ${r.training.imageSize} px, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
     `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (another phrase, empty mask); no visual prompts; loss ${r.training.loss === 'bce+dice' ? 'BCE plus a per-sample soft Dice term (`--loss bce+dice`; the paper uses BCE alone)' : 'BCE'}.`,
     ...r.training.restarts.map((restart, i) =>
-      `- Then ${i === 0 ? 'a warm restart from those weights' : 'another warm restart from the previous stage\'s weights'}, the optimiser's moments reset: ${restart.steps} steps at ${restart.imageSize} px, learning rate ${restart.lr} with ${restart.warmup} warm-up steps and cosine decay to ${restart.minLr}, the other settings as above (\`--restart-steps\`).`),
+      `- Then ${i === 0 ? 'a warm restart from those weights' : 'another warm restart from the previous stage\'s weights'}, the optimiser's moments reset: ${restart.steps} steps at ${restart.imageSize} px, learning rate ${restart.lr} with ${restart.warmup} warm-up steps and cosine decay to ${restart.minLr}${restart.accumulate > 1 ? `, each step's batch in ${restart.accumulate} micro-batches of ${restart.batchSize} (gradients accumulated)` : ''}, the other settings as above (\`--restart-steps\`).`),
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
     `- Training loss over the last ${r.training.final_loss_steps} steps ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`${r.training.restarts.length === 0 ? '' : ` (then ${lossCurves.map((n) => `\`${n}\``).join(', ')})`}.`,
