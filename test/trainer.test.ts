@@ -19,6 +19,8 @@ await tf.setBackend('wasm');
 class ToyTask implements TrainingTask {
   readonly params: Map<string, tf.Variable>;
   poisonAt: number | undefined;
+  /** Micro-batch whose loss throws this error, as a backend failure would. */
+  failAt: { index: number; error: Error } | undefined;
   restored: Record<string, unknown> | undefined;
 
   constructor(
@@ -57,9 +59,11 @@ class ToyTask implements TrainingTask {
     const x = tf.tensor2d(xs, [size, 3]);
     const y = tf.tensor2d(ys, [size, 1]);
     const p = this.params;
+    const failure = this.failAt?.index === index ? this.failAt.error : undefined;
     return {
       size,
       loss: () => {
+        if (failure !== undefined) throw failure;
         const h = tf.tanh(x.matMul(p.get('decoder.w1.weight')!));
         return h.matMul(p.get('decoder.w2.weight')!).add(p.get('decoder.w2.bias')!).sub(y).square().mean() as tf.Scalar;
       },
@@ -207,6 +211,30 @@ test('a NaN loss stops training with a TrainingError and keeps the last good che
   const ckpt = await readCheckpoint(latest!);
   for (const [key, values] of reference.values()) assert.deepEqual(ckpt.params.get(key)!.data, values, key);
   reference.dispose();
+  task.dispose();
+});
+
+test('a wasm runtime failure mid-step stops training with a TrainingError that names the step, a remedy and the checkpoint', async () => {
+  const dir = await tempDir();
+  const task = new ToyTask(7);
+  // Step 10 (1-based) consists of micro-batches 18 and 19.
+  const { RuntimeError } = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly;
+  task.failAt = { index: 19, error: new RuntimeError('Aborted()') };
+  const before = tf.memory().numTensors;
+  await assert.rejects(train(task, { ...BASE, outDir: dir }), (e) =>
+    e instanceof TrainingError &&
+    e.cause === task.failAt!.error &&
+    e.message.startsWith('training stopped at step 10: the wasm backend failed (Aborted()), most likely out of memory') &&
+    /micro-batches of 4; lower the batch size and raise the accumulation/.test(e.message) &&
+    e.message.endsWith(`the last good checkpoint is ${path.join(dir, 'checkpoints', 'ckpt-000008.safetensors')}`));
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak on the error path');
+  assert.equal(path.basename((await latestCheckpoint(path.join(dir, 'checkpoints')))!), 'ckpt-000008.safetensors');
+
+  // Any other error is the task's own and passes through unchanged.
+  const other = new RangeError('bad index');
+  task.failAt = { index: 1, error: other };
+  await assert.rejects(train(task, { ...BASE, outDir: await tempDir() }), (e) => e === other);
+  assert.equal(tf.memory().numTensors, before);
   task.dispose();
 });
 

@@ -148,11 +148,12 @@ export async function train(task: TrainingTask, options: TrainerOptions): Promis
     const endStep = Math.min(settings.steps, options.stopAt ?? settings.steps);
     for (let step = startStep; step < endStep; step++) {
       const lr = schedule.at(step);
-      const { loss, gradNorm, samples, grads } = await accumulateStep(task, step, settings, varList, keyOfVariable);
+      const { loss, gradNorm, samples, grads } = await accumulateStep(task, step, settings, varList, keyOfVariable).catch((err: unknown) => {
+        throw wasmFailure(err, step, settings.batchSize, lastCheckpoint);
+      });
       if (grads === undefined) {
         const what = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${gradNorm}`;
-        const kept = lastCheckpoint === undefined ? 'no checkpoint was written yet' : `the last good checkpoint is ${lastCheckpoint}`;
-        throw new TrainingError(`training stopped at step ${step + 1}: ${what}; the update was not applied and ${kept}`);
+        throw new TrainingError(`training stopped at step ${step + 1}: ${what}; the update was not applied and ${kept(lastCheckpoint)}`);
       }
       try {
         optimizer.applyGradients(grads, lr);
@@ -207,6 +208,27 @@ interface StepGradients {
   samples: number;
   /** Averaged (and clipped) gradients by parameter key; absent when the loss was not finite. */
   grads?: Record<string, tf.Tensor>;
+}
+
+// Node's global; the ES library typings this project compiles against do not declare it.
+const WASM_RUNTIME_ERROR = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError;
+
+function kept(lastCheckpoint: string | undefined): string {
+  return lastCheckpoint === undefined ? 'no checkpoint was written yet' : `the last good checkpoint is ${lastCheckpoint}`;
+}
+
+/**
+ * The wasm backend's memory ends at 4 GB; an allocation past it surfaces as a bare WebAssembly.RuntimeError
+ * ('Aborted()', 'memory access out of bounds') that names neither the step nor a way out. Other errors pass as they are.
+ */
+function wasmFailure(err: unknown, step: number, batchSize: number, lastCheckpoint: string | undefined): unknown {
+  if (!(err instanceof WASM_RUNTIME_ERROR)) return err;
+  return new TrainingError(
+    `training stopped at step ${step + 1}: the wasm backend failed (${err.message.replace(/ Build with .*$/, '')}), most likely out of memory (it has at most 4 GB) ` +
+      `on micro-batches of ${batchSize}; lower the batch size and raise the accumulation to keep the samples per step ` +
+      `(--batch-size, --accumulate), or lower the image size; ${kept(lastCheckpoint)}`,
+    { cause: err },
+  );
 }
 
 /**
