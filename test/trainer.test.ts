@@ -226,9 +226,17 @@ test('a wasm runtime failure mid-step stops training with a TrainingError that n
     e.cause === task.failAt!.error &&
     e.message.startsWith('training stopped at step 10: the wasm backend failed (Aborted()), most likely out of memory') &&
     /micro-batches of 4; lower the batch size and raise the accumulation/.test(e.message) &&
+    /or lower the image size, in a new process \(the failed wasm backend stays unusable\); /.test(e.message) &&
     e.message.endsWith(`the last good checkpoint is ${path.join(dir, 'checkpoints', 'ckpt-000008.safetensors')}`));
   assert.equal(tf.memory().numTensors, before, 'no tensors leak on the error path');
   assert.equal(path.basename((await latestCheckpoint(path.join(dir, 'checkpoints')))!), 'ckpt-000008.safetensors');
+
+  // An allocation past 4 GB can also surface as an out-of-bounds access, before any checkpoint.
+  task.failAt = { index: 1, error: new RuntimeError('memory access out of bounds') };
+  await assert.rejects(train(task, { ...BASE, outDir: await tempDir() }), (e) =>
+    e instanceof TrainingError &&
+    /^training stopped at step 1: the wasm backend failed \(memory access out of bounds\), most likely out of memory/.test(e.message) &&
+    e.message.endsWith('in a new process (the failed wasm backend stays unusable); no checkpoint was written yet'));
 
   // Any other error is the task's own and passes through unchanged.
   const other = new RangeError('bad index');

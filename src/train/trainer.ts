@@ -219,14 +219,15 @@ function kept(lastCheckpoint: string | undefined): string {
 
 /**
  * The wasm backend's memory ends at 4 GB; an allocation past it surfaces as a bare WebAssembly.RuntimeError
- * ('Aborted()', 'memory access out of bounds') that names neither the step nor a way out. Other errors pass as they are.
+ * ('Aborted()', 'memory access out of bounds') that names neither the step nor a way out. After either, every later
+ * call into the module aborts, so the message says the process must start again. Other errors pass as they are.
  */
 function wasmFailure(err: unknown, step: number, batchSize: number, lastCheckpoint: string | undefined): unknown {
   if (!(err instanceof WASM_RUNTIME_ERROR)) return err;
   return new TrainingError(
     `training stopped at step ${step + 1}: the wasm backend failed (${err.message.replace(/ Build with .*$/, '')}), most likely out of memory (it has at most 4 GB) ` +
       `on micro-batches of ${batchSize}; lower the batch size and raise the accumulation to keep the samples per step ` +
-      `(--batch-size, --accumulate), or lower the image size; ${kept(lastCheckpoint)}`,
+      `(--batch-size, --accumulate), or lower the image size, in a new process (the failed wasm backend stays unusable); ${kept(lastCheckpoint)}`,
     { cause: err },
   );
 }
