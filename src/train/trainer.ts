@@ -224,8 +224,10 @@ function kept(lastCheckpoint: string | undefined): string {
  */
 function wasmFailure(err: unknown, step: number, batchSize: number, lastCheckpoint: string | undefined): unknown {
   if (!(err instanceof WASM_RUNTIME_ERROR)) return err;
+  // The module's own advice to rebuild it with assertions is for the backend's developers, not for a trainer.
+  const reason = err.message.replace(/ Build with .*$/, '');
   return new TrainingError(
-    `training stopped at step ${step + 1}: the wasm backend failed (${err.message.replace(/ Build with .*$/, '')}), most likely out of memory (it has at most 4 GB) ` +
+    `training stopped at step ${step + 1}: the wasm backend failed (${reason}), most likely out of memory (it has at most 4 GB) ` +
       `on micro-batches of ${batchSize}; lower the batch size and raise the accumulation to keep the samples per step ` +
       `(--batch-size, --accumulate), or lower the image size, in a new process (the failed wasm backend stays unusable); ${kept(lastCheckpoint)}`,
     { cause: err },
