@@ -65,7 +65,8 @@ const { values: args } = parseArgs({
 });
 
 const steps = Number(args.steps);
-const restarts = demoRestarts(args['restart-steps'], args['restart-size'], DEMO_RESTARTS, Number(args['batch-size']));
+const batchSize = Number(args['batch-size']);
+const restarts = demoRestarts(args['restart-steps'], args['restart-size'], DEMO_RESTARTS, batchSize);
 const images = Number(args.images);
 const lr = Number(args.lr);
 // A preset brings its input size; a config file trains at its own vision_config.image_size.
@@ -76,7 +77,7 @@ const settings = {
   config: args.config,
   imageSize,
   steps,
-  batchSize: Number(args['batch-size']),
+  batchSize,
   accumulate: DEMO.accumulate,
   lr,
   minLr: DEMO.minLr,
