@@ -6,8 +6,11 @@ export type Activation = (x: tf.Tensor) => tf.Tensor;
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** x * sigmoid(1.702 x), CLIP's approximation (not erf GELU). */
-export const quickGelu: Activation = (x) => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+/**
+ * x * sigmoid(1.702 x), CLIP's approximation (not erf GELU). Its two temporaries, each the size of the MLP's widest
+ * tensor, are freed here instead of at the end of the encoder layer.
+ */
+export const quickGelu: Activation = (x) => tf.tidy(() => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))));
 
 export const relu: Activation = (x) => tf.relu(x);
 

@@ -108,7 +108,7 @@ export class Attention {
    * copies; the gradient of an unstack is one stack where that of a slice pads each piece to the full size.
    */
   private perHead(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, batch: number, tokens: number, wantWeights: boolean) {
-    const { numHeads, headDim, embedDim: dim } = this;
+    const { numHeads, embedDim: dim } = this;
     const qs = rows(q, batch, tokens, dim);
     const ks = rows(k, batch, tokens, dim);
     const vs = rows(v, batch, tokens, dim);
@@ -116,27 +116,38 @@ export class Attention {
     const merged: tf.Tensor[] = [];
     const probabilities: tf.Tensor[] = [];
     for (let b = 0; b < batch; b++) {
-      const qh = this.splitHeads(qs[b]!, tokens);
-      const vh = this.splitHeads(vs[b]!, tokens);
-      // [T, D] -> [D, T] -> [H, Dh, T]: head h's K^T
-      const kT = tf.transpose(ks[b]!);
-      const kh = numHeads === 1 ? [kT] : tf.unstack(kT.reshape([numHeads, headDim, tokens]));
-      const heads: tf.Tensor[] = [];
-      for (let h = 0; h < numHeads; h++) {
-        let scores: tf.Tensor = linearProduct(qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D);
-        if (masks !== undefined) scores = tf.add(scores, masks[b]!);
-        const p = tf.softmax(scores);
-        if (wantWeights) probabilities.push(p);
-        heads.push(linearProduct(p as tf.Tensor2D, vh[h] as tf.Tensor2D));
-      }
-      // H x [T, Dh] -> [T, D]: concatenating along the feature axis merges the heads in order.
-      merged.push(numHeads === 1 ? heads[0]! : tf.concat(heads, 1));
+      // Each element's scores die with its own scope: kept to the end of the layer, a batch of 32 at 485 tokens
+      // held 0.7 GB of them, which with the rest of the layer outgrew the wasm backend's 4 GB.
+      const [context, ...weights] = tf.tidy(() => this.element(qs[b]!, ks[b]!, vs[b]!, masks?.[b], tokens, wantWeights));
+      merged.push(context!);
+      probabilities.push(...weights);
     }
     // B x [T, D] -> [B, T, D]
     const context = batch === 1 ? merged[0]!.reshape([1, tokens, dim]) : tf.stack(merged);
     // B*H x [T, T] -> [B, H, T, T]
     const weights = wantWeights ? tf.stack(probabilities).reshape([batch, numHeads, tokens, tokens]) : undefined;
     return { context, weights };
+  }
+
+  /** One batch element: its context [T, D], then its H probability matrices [T, T] when `wantWeights`. */
+  private element(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, tokens: number, wantWeights: boolean): tf.Tensor[] {
+    const { numHeads, headDim } = this;
+    const qh = this.splitHeads(q, tokens);
+    const vh = this.splitHeads(v, tokens);
+    // [T, D] -> [D, T] -> [H, Dh, T]: head h's K^T
+    const kT = tf.transpose(k);
+    const kh = numHeads === 1 ? [kT] : tf.unstack(kT.reshape([numHeads, headDim, tokens]));
+    const heads: tf.Tensor[] = [];
+    const probabilities: tf.Tensor[] = [];
+    for (let h = 0; h < numHeads; h++) {
+      let scores: tf.Tensor = linearProduct(qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D);
+      if (mask !== undefined) scores = tf.add(scores, mask);
+      const p = tf.softmax(scores);
+      if (wantWeights) probabilities.push(p);
+      heads.push(linearProduct(p as tf.Tensor2D, vh[h] as tf.Tensor2D));
+    }
+    // H x [T, Dh] -> [T, D]: concatenating along the feature axis merges the heads in order.
+    return [numHeads === 1 ? heads[0]! : tf.concat(heads, 1), ...probabilities];
   }
 
   /** [T, D] -> H x [T, Dh]. */
