@@ -11,6 +11,7 @@ import { buildProgram } from '../src/cli/main.js';
 import * as errors from '../src/errors.js';
 import { loadImage } from '../src/io/image_io.js';
 import { readSafetensors } from '../src/io/safetensors.js';
+import { wasmTrapError } from './helpers/wasm_trap.js';
 
 const MODEL = path.join('test', 'fixtures', 'capture', 'model');
 const IMAGE = path.join('test', 'fixtures', 'images', 'astronaut_400x380.png');
@@ -234,11 +235,16 @@ test('error mapping: each error class has its documented exit status and a singl
     [new errors.TrainingError('x'), ExitCode.TRAINING],
     [Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES', path: '/x' }), ExitCode.INPUT],
     [new TypeError('boom'), ExitCode.INTERNAL],
+    [wasmTrapError('Aborted()'), ExitCode.BACKEND],
   ];
   for (const [err, code] of cases) assert.equal(exitCodeFor(err), code, String(err));
   assert.equal(errorLine(new errors.ConfigError('first\n  second')), 'first second');
   assert.equal(errorLine(Object.assign(new Error('x'), { code: 'EACCES', path: '/x' })), '/x: permission denied');
   assert.match(errorLine(new TypeError('boom')), /internal error: boom \(run again with --verbose/);
+  assert.equal(
+    errorLine(wasmTrapError('Aborted(). Build with -sASSERTIONS for more info.')),
+    'the wasm backend failed (Aborted().), most likely out of memory (it has at most 4 GB); smaller images, batches or prompt lists need less memory',
+  );
   let text = '';
   const status = reportError(new errors.NetworkError('offline'), { verbose: false, write: (t) => (text += t) });
   assert.equal(status, ExitCode.NETWORK);

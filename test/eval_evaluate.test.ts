@@ -6,11 +6,12 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Command } from 'commander';
 import { registerEval } from '../src/cli/commands/eval.js';
 import { formatEvaluation } from '../src/cli/eval.js';
-import { InvalidArgumentError, ShapeError } from '../src/errors.js';
+import { BackendError, InvalidArgumentError, ShapeError } from '../src/errors.js';
 import { type PromptTokenizer, type SegmentationModel, type TaskScore, evaluate } from '../src/eval/evaluate.js';
 import { loadModelFolder } from '../src/io/model_files.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { nearestIndices } from '../src/train/sample_pipeline.js';
+import { wasmTrapError } from './helpers/wasm_trap.js';
 
 await tf.setBackend('wasm');
 
@@ -158,4 +159,29 @@ test('bad options and wrong logits shapes are refused with typed errors', async 
     /--protocol: expected 'paper' or 'official'/,
   );
   await assert.rejects(program.parseAsync(['eval', '--model', 'x', '--data', FIXTURES, '--threshold', 'high'], { from: 'user' }), /--threshold: expected a number/);
+});
+
+test('a trap inside the wasm backend stops evaluation with a BackendError naming the batch and the remedy', async () => {
+  /** Allocates, as a real forward would, then throws `error`. */
+  const failing = (error: Error): SegmentationModel => ({
+    forward: ({ pixelValues }) => {
+      tf.fill([pixelValues.shape[0], SIZE, SIZE], 0);
+      throw error;
+    },
+  });
+  const trap = wasmTrapError('memory access out of bounds');
+  const before = tf.memory().numTensors;
+  await assert.rejects(evaluate(failing(trap), FIXTURES, { tokenizer, size: SIZE, batchSize: 2 }), (e) =>
+    e instanceof BackendError &&
+    e.cause === trap &&
+    e.message ===
+      'evaluation stopped at tasks 1006__61 to 1006__62: the wasm backend failed (memory access out of bounds), most likely out of memory ' +
+        '(it has at most 4 GB) on a batch of 2 images of 16x16; lower the batch size (--batch-size, options.batchSize) and run again ' +
+        'in a new process (the failed wasm backend stays unusable)');
+  await assert.rejects(evaluate(failing(trap), FIXTURES, { tokenizer, size: SIZE, batchSize: 1 }), /^BackendError: evaluation stopped at task 1006__61: .* on a batch of 1 image of 16x16;/);
+  assert.equal(tf.memory().numTensors, before);
+  // Any other error is the model's own and passes through unchanged.
+  const other = new RangeError('bad index');
+  await assert.rejects(evaluate(failing(other), FIXTURES, { tokenizer, size: SIZE }), (e) => e === other);
+  assert.equal(tf.memory().numTensors, before);
 });

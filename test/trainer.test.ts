@@ -9,6 +9,7 @@ import { train, type MicroBatch, type TrainerOptions, type TrainingTask } from '
 import { latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/train/checkpoint.js';
 import { Rng } from '../src/train/rng.js';
 import { TrainingError } from '../src/errors.js';
+import { wasmTrapError } from './helpers/wasm_trap.js';
 
 await tf.setBackend('wasm');
 
@@ -218,8 +219,7 @@ test('a wasm runtime failure mid-step stops training with a TrainingError that n
   const dir = await tempDir();
   const task = new ToyTask(7);
   // Step 10 (1-based) consists of micro-batches 18 and 19.
-  const { RuntimeError } = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly;
-  task.failAt = { index: 19, error: new RuntimeError('Aborted()') };
+  task.failAt = { index: 19, error: wasmTrapError('Aborted()') };
   const before = tf.memory().numTensors;
   await assert.rejects(train(task, { ...BASE, outDir: dir }), (e) =>
     e instanceof TrainingError &&
@@ -232,7 +232,7 @@ test('a wasm runtime failure mid-step stops training with a TrainingError that n
   assert.equal(path.basename((await latestCheckpoint(path.join(dir, 'checkpoints')))!), 'ckpt-000008.safetensors');
 
   // An allocation past 4 GB can also surface as an out-of-bounds access, before any checkpoint.
-  task.failAt = { index: 1, error: new RuntimeError('memory access out of bounds') };
+  task.failAt = { index: 1, error: wasmTrapError('memory access out of bounds') };
   await assert.rejects(train(task, { ...BASE, outDir: await tempDir() }), (e) =>
     e instanceof TrainingError &&
     /^training stopped at step 1: the wasm backend failed \(memory access out of bounds\), most likely out of memory/.test(e.message) &&

@@ -3,7 +3,7 @@
  * docs/cli.md). Stack traces appear only with `--verbose`.
  */
 import { CommanderError } from 'commander';
-import { ClipSegError, type ClipSegErrorCode } from '../errors.js';
+import { ClipSegError, type ClipSegErrorCode, wasmTrap } from '../errors.js';
 
 export const ExitCode = {
   OK: 0,
@@ -46,6 +46,7 @@ export function exitCodeFor(err: unknown): ExitStatus {
   }
   if (err instanceof ClipSegError) return BY_CODE[err.code] ?? ExitCode.INTERNAL;
   if (isErrno(err) && FILE_ERRNOS.has(err.code)) return ExitCode.INPUT;
+  if (wasmTrap(err) !== undefined) return ExitCode.BACKEND;
   return ExitCode.INTERNAL;
 }
 
@@ -58,6 +59,9 @@ export function errorLine(err: unknown): string {
     text = err.message;
   } else if (isErrno(err) && FILE_ERRNOS.has(err.code)) {
     text = `${err.path ?? 'file'}: ${describeErrno(err.code)}`;
+  } else if (wasmTrap(err) !== undefined) {
+    // Training and evaluation name the batch that failed; any other command gets the general remedy.
+    text = `${wasmTrap(err)}; smaller images, batches or prompt lists need less memory`;
   } else if (err instanceof Error) {
     text = `internal error: ${err.message} (run again with --verbose for details)`;
   } else {

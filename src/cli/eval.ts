@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, withRelease } from '../errors.js';
 import { breakdownScores, breakdownTables, type ScoreBreakdown } from '../eval/breakdown.js';
 import { type EvaluationResult, type Protocol, type TaskScore, evaluate } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -82,7 +82,7 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
   const size = options.size ?? targetSize(imageProcessor.options.size, 352, 352).height;
   const scores: TaskScore[] = [];
   const keepScores = options.perTask !== undefined || options.breakdown === true;
-  try {
+  await withRelease(async () => {
     const result = await evaluate(model, options.data, {
       tokenizer,
       split: options.split,
@@ -105,7 +105,5 @@ export async function runEval(options: EvalCommandOptions): Promise<void> {
     const breakdown = options.breakdown === true ? breakdownScores(scores) : undefined;
     if (options.json) process.stdout.write(`${JSON.stringify(breakdown === undefined ? result : { ...result, breakdown }, null, 2)}\n`);
     else process.stdout.write(formatEvaluation(result) + (breakdown === undefined ? '' : formatBreakdown(breakdown)));
-  } finally {
-    model.dispose();
-  }
+  }, () => model.dispose());
 }

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import cliProgress from 'cli-progress';
 import { CLIPSegConfig } from '../config/index.js';
-import { ConfigError, InvalidArgumentError } from '../errors.js';
+import { ConfigError, InvalidArgumentError, withRelease } from '../errors.js';
 import { evaluate, type EvaluationResult } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveModelFolder } from '../io/model_files.js';
@@ -181,7 +181,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
 
   const dataset = await PhraseCutDataset.open(options.data, { split: 'train' });
   let built: CLIPSegForImageSegmentation | undefined;
-  try {
+  return withRelease(async () => {
     built = initDir === undefined ? new CLIPSegForImageSegmentation(config, { seed }) : new CLIPSegForImageSegmentation(config, { initialize: false });
     const model = built;
     if (initDir !== undefined) {
@@ -270,10 +270,10 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       },
       skipped: dataset.summary().skipped as Record<string, number>,
     };
-  } finally {
+  }, async () => {
     await dataset.close();
     built?.dispose();
-  }
+  });
 }
 
 /** film_mul(cond) = 1 and film_add(cond) = 0 for every prompt: the decoder starts from the visual features alone. */

@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { InvalidArgumentError, TrainingError } from '../errors.js';
+import { InvalidArgumentError, TrainingError, WASM_RESTART, wasmTrap, withRelease } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { AdamW } from './adamw.js';
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -125,7 +125,7 @@ export async function train(task: TrainingTask, options: TrainerOptions): Promis
   const logPath = path.join(options.outDir, 'log.jsonl');
   await fs.mkdir(options.outDir, { recursive: true });
 
-  try {
+  return withRelease(async () => {
     let startStep = 0;
     let lastCheckpoint: string | undefined;
     let history: StepRecord[] = [];
@@ -197,9 +197,7 @@ export async function train(task: TrainingTask, options: TrainerOptions): Promis
       history,
       lastCheckpoint,
     };
-  } finally {
-    optimizer.dispose();
-  }
+  }, () => optimizer.dispose());
 }
 
 interface StepGradients {
@@ -210,26 +208,17 @@ interface StepGradients {
   grads?: Record<string, tf.Tensor>;
 }
 
-// Node's global; the ES library typings this project compiles against do not declare it.
-const WASM_RUNTIME_ERROR = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError;
-
 function kept(lastCheckpoint: string | undefined): string {
   return lastCheckpoint === undefined ? 'no checkpoint was written yet' : `the last good checkpoint is ${lastCheckpoint}`;
 }
 
-/**
- * The wasm backend's memory ends at 4 GB; an allocation past it surfaces as a bare WebAssembly.RuntimeError
- * ('Aborted()', 'memory access out of bounds') that names neither the step nor a way out. After either, every later
- * call into the module aborts, so the message says the process must start again. Other errors pass as they are.
- */
+/** A trap inside the wasm backend during a step, as a TrainingError that says how to go on; other errors pass. */
 function wasmFailure(err: unknown, step: number, batchSize: number, lastCheckpoint: string | undefined): unknown {
-  if (!(err instanceof WASM_RUNTIME_ERROR)) return err;
-  // The module's own advice to rebuild it with assertions is for the backend's developers, not for a trainer.
-  const reason = err.message.replace(/ Build with .*$/, '');
+  const trap = wasmTrap(err);
+  if (trap === undefined) return err;
   return new TrainingError(
-    `training stopped at step ${step + 1}: the wasm backend failed (${reason}), most likely out of memory (it has at most 4 GB) ` +
-      `on micro-batches of ${batchSize}; lower the batch size and raise the accumulation to keep the samples per step ` +
-      `(--batch-size, --accumulate), or lower the image size, in a new process (the failed wasm backend stays unusable); ${kept(lastCheckpoint)}`,
+    `training stopped at step ${step + 1}: ${trap} on micro-batches of ${batchSize}; lower the batch size and raise the ` +
+      `accumulation to keep the samples per step (--batch-size, --accumulate), or lower the image size, ${WASM_RESTART}; ${kept(lastCheckpoint)}`,
     { cause: err },
   );
 }
