@@ -3,7 +3,8 @@
  * docs/cli.md). Stack traces appear only with `--verbose`.
  */
 import { CommanderError } from 'commander';
-import { ClipSegError, type ClipSegErrorCode, wasmTrap } from '../errors.js';
+import { ClipSegError, type ClipSegErrorCode } from '../errors.js';
+import { wasmTrap } from '../failures.js';
 
 export const ExitCode = {
   OK: 0,

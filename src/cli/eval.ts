@@ -2,7 +2,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend.js';
-import { InvalidArgumentError, withRelease } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { withRelease } from '../failures.js';
 import { breakdownScores, breakdownTables, type ScoreBreakdown } from '../eval/breakdown.js';
 import { type EvaluationResult, type Protocol, type TaskScore, evaluate } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';

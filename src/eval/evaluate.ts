@@ -11,7 +11,8 @@
  * Tasks whose record or image cannot be used are skipped and counted, as in training.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BackendError, InvalidArgumentError, ShapeError, WASM_RESTART, wasmTrap } from '../errors.js';
+import { BackendError, InvalidArgumentError, ShapeError } from '../errors.js';
+import { WASM_RESTART, wasmTrap } from '../failures.js';
 import { PhraseCutDataset, type PhraseCutTask, type SkipReason } from '../train/phrasecut.js';
 import type { RasterRule } from '../train/rasterize.js';
 import { prepareSample } from '../train/sample_pipeline.js';

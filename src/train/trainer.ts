@@ -10,7 +10,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { InvalidArgumentError, TrainingError, WASM_RESTART, wasmTrap, withRelease } from '../errors.js';
+import { InvalidArgumentError, TrainingError } from '../errors.js';
+import { WASM_RESTART, wasmTrap, withRelease } from '../failures.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { AdamW } from './adamw.js';
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withRelease } from '../src/errors.js';
+import { withRelease } from '../src/failures.js';
 import { wasmTrapError } from './helpers/wasm_trap.js';
 
 test('withRelease: the body\'s error wins over an error from the release, which still runs once', async () => {
