@@ -2,8 +2,8 @@
  * How failures inside the backend reach users: a trap inside the wasm backend described for an error message, and
  * a release step that cannot hide the error it follows. Internal: the public error contract is `errors.ts`.
  */
-// Node's global; the ES library typings this project compiles against do not declare it.
-const WASM_RUNTIME_ERROR = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError;
+/** `WebAssembly.RuntimeError`: Node's global, which the ES library typings this project compiles against lack. */
+export const WASM_RUNTIME_ERROR = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError;
 
 /**
  * What a trap inside the wasm backend means, for an error message; undefined for any other error. The backend's

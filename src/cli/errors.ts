@@ -54,15 +54,16 @@ export function exitCodeFor(err: unknown): ExitStatus {
 /** The single line printed for an error (without the program-name prefix). */
 export function errorLine(err: unknown): string {
   let text: string;
+  const trap = wasmTrap(err);
   if (err instanceof CommanderError) {
     text = err.code === 'commander.help' ? 'expected a subcommand (listed above)' : err.message.replace(/^error:\s*/, '');
   } else if (err instanceof ClipSegError) {
     text = err.message;
   } else if (isErrno(err) && FILE_ERRNOS.has(err.code)) {
     text = `${err.path ?? 'file'}: ${describeErrno(err.code)}`;
-  } else if (wasmTrap(err) !== undefined) {
+  } else if (trap !== undefined) {
     // Training and evaluation name the batch that failed; any other command gets the general remedy.
-    text = `${wasmTrap(err)}; smaller images, batches or prompt lists need less memory`;
+    text = `${trap}; smaller images, batches or prompt lists need less memory`;
   } else if (err instanceof Error) {
     text = `internal error: ${err.message} (run again with --verbose for details)`;
   } else {

@@ -1,5 +1,6 @@
-/** A `WebAssembly.RuntimeError`, as a trap inside the wasm backend throws it (Node's global, absent from the ES typings). */
+import { WASM_RUNTIME_ERROR } from '../../src/failures.js';
+
+/** A `WebAssembly.RuntimeError`, as a trap inside the wasm backend throws it. */
 export function wasmTrapError(message: string): Error {
-  const { RuntimeError } = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly;
-  return new RuntimeError(message);
+  return new WASM_RUNTIME_ERROR(message);
 }
