@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -16,12 +15,11 @@ import {
 } from '../src/train/checkpoint.js';
 import { CheckpointKeyError, FileFormatError, FileNotFoundError, ShapeError } from '../src/errors.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { scratchFolders } from './helpers/scratch.js';
 
 await tf.setBackend('wasm');
 
-async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-ckpt-'));
-}
+const tempDir = scratchFolders('clipseg-ckpt-');
 
 function variable(values: number[], shape: number[]): tf.Variable {
   const t = tf.tensor(values, shape);

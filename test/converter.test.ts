@@ -8,7 +8,6 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
@@ -26,15 +25,14 @@ import { convertCheckpoint, type ConvertOptions, inferConfig } from '../weights-
 import { assertClose } from './helpers/assert_close.js';
 import { useBackend } from './helpers/backends.js';
 import { fixturePath, readFixture } from './helpers/fixtures.js';
+import { scratchFolders } from './helpers/scratch.js';
 
 const CK = (...parts: string[]): string => fixturePath('checkpoints', ...parts);
 const overrides = JSON.parse(await fs.readFile(CK('original', 'overrides.json'), 'utf8')) as Record<string, unknown>;
 
 before(() => useBackend('wasm'));
 
-async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-convert-'));
-}
+const tempDir = scratchFolders('clipseg-convert-');
 
 async function convert(src: string, options: ConvertOptions = {}): Promise<string> {
   const out = path.join(await tempDir(), 'out');

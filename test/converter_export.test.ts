@@ -5,7 +5,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CLIPSegConfig } from '../src/config/index.js';
@@ -14,14 +13,13 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { convertCheckpoint, exportToHF } from '../weights-converter/index.js';
 import { useBackend } from './helpers/backends.js';
 import { fixturePath } from './helpers/fixtures.js';
+import { scratchFolders } from './helpers/scratch.js';
 
 const CK = (...parts: string[]): string => fixturePath('checkpoints', ...parts);
 
 before(() => useBackend('wasm'));
 
-async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-export-'));
-}
+const tempDir = scratchFolders('clipseg-export-');
 
 async function assertIdenticalTensors(exportedDir: string, referenceFile: string): Promise<void> {
   const exported = await readSafetensors(path.join(exportedDir, 'model.safetensors'));

@@ -20,6 +20,7 @@ import { assertClose } from './helpers/assert_close.js';
 import { useBackend } from './helpers/backends.js';
 import { readFixture } from './helpers/fixtures.js';
 import { disposeInputs, segmentationInputs } from './helpers/model_fixtures.js';
+import { scratchFolders } from './helpers/scratch.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'checkpoints', 'hf', 'plain');
 const REPO = 'test-org/tiny-clipseg';
@@ -115,9 +116,7 @@ const devConfig = new TextEncoder().encode('{"model_type": "clipseg", "reduce_di
 hub.publish(REPO, 'main', MAIN, { 'config.json': { content: config, lfs: false }, 'model.safetensors': { content: weights, lfs: true }, 'sub/dir/notes.txt': { content: new TextEncoder().encode('hi'), lfs: false } });
 hub.publish(REPO, 'dev', DEV, { 'config.json': { content: devConfig, lfs: false } });
 
-async function tempCache(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-hub-'));
-}
+const tempCache = scratchFolders('clipseg-hub-');
 
 test('downloads land in the huggingface_hub cache layout: blobs by ETag, refs, relative snapshot symlinks', async () => {
   const cacheDir = await tempCache();

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -10,6 +9,7 @@ import { latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/train/
 import { Rng } from '../src/train/rng.js';
 import { TrainingError } from '../src/errors.js';
 import { wasmTrapError } from './helpers/wasm_trap.js';
+import { scratchFolders } from './helpers/scratch.js';
 
 await tf.setBackend('wasm');
 
@@ -93,9 +93,7 @@ class ToyTask implements TrainingTask {
   }
 }
 
-async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-trainer-'));
-}
+const tempDir = scratchFolders('clipseg-trainer-');
 
 const BASE: Omit<TrainerOptions, 'outDir'> = {
   steps: 12,
