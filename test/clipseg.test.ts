@@ -128,6 +128,31 @@ test('the vision encoder runs once per image, whatever the number of prompts', a
   }
 });
 
+test('a long prompt list is decoded in groups of 8 over one vision pass, each prompt still equal to PyTorch', async () => {
+  // 21 prompts: the fixture's three, seven times over, so every group (8, 8 and the last 5) has a reference.
+  const prompts = Array.from({ length: 21 }, (_, i) => cases.prompts[i % 3]!);
+  const decoder = seg.model.decoder;
+  const original = decoder.forward.bind(decoder);
+  const groups: number[] = [];
+  decoder.forward = (...args: Parameters<typeof original>) => {
+    groups.push(args[1].shape[0]!);
+    return original(...args);
+  };
+  const before = tf.memory().numTensors;
+  try {
+    const results = await seg.segment(cases.image, prompts, { returnLogits: true });
+    assert.deepEqual(groups, [8, 8, 5]);
+    assert.equal(tf.memory().numTensors, before);
+    results.forEach((r, i) => {
+      assert.equal(r.prompt, prompts[i]);
+      const err = maxAbsDiff(r.logits!, row(text, 'logits', i % 3));
+      assert.ok(err < 1e-4, `prompt ${i}: max |logit diff| ${err}`);
+    });
+  } finally {
+    decoder.forward = original;
+  }
+});
+
 test('repeated text prompts reuse cached embeddings; the LRU bound is honoured', async () => {
   const fresh = await ClipSeg.fromPretrained(MODEL, { cacheSize: 2 });
   try {
