@@ -79,6 +79,8 @@ for (const backend of TEST_BACKENDS) {
         y.dispose();
       };
       check('quick_gelu', quickGelu, (v) => v / (1 + Math.exp(-1.702 * v)));
+      const sig = (v: number) => 1 / (1 + Math.exp(-1.702 * v));
+      check('the derivative of quick_gelu', (t) => tf.grad(quickGelu)(t), (v) => sig(v) + 1.702 * v * sig(v) * (1 - sig(v)));
       check('gelu', gelu, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
       check('gelu_new', geluTanh, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
       check('relu', activationByName('relu'), (v) => Math.max(v, 0));
@@ -135,8 +137,21 @@ for (const backend of TEST_BACKENDS) {
           }
         }
         assertClose(out.weights, probs, 'attention weights', { atol: 1e-5 });
-        assertClose(out.output, project(attention.outProj, context), 'attention output', { atol: 1e-4 });
-        tf.dispose([x, mask, out.output, out.weights]);
+        const expected = project(attention.outProj, context);
+        assertClose(out.output, expected, 'attention output', { atol: 1e-4 });
+
+        // Without weights the per-head path has its own gradient; both paths must give the same output and gradients.
+        const r = tf.randomNormal([B, T, D], 0, 1, 'float32', 5);
+        const run = (outputAttentions: boolean) =>
+          tf.variableGrads(() => tf.sum(tf.mul(attention.forward(x, mask, new ForwardContext({ outputAttentions })).output, r)));
+        const plain = tf.tidy(() => attention.forward(x, mask, new ForwardContext()).output);
+        assertClose(plain, expected, 'attention output without weights', { atol: 1e-4 });
+        const [own, composed] = [run(false), run(true)];
+        assert.equal(Object.keys(own.grads).length, 8);
+        for (const name of Object.keys(composed.grads)) {
+          assertClose(own.grads[name]!, values(composed.grads[name]!), `d/d${name}`, { atol: 1e-4, rtol: 1e-4 });
+        }
+        tf.dispose([x, mask, r, plain, out.output, out.weights, own.value, composed.value, ...Object.values(own.grads), ...Object.values(composed.grads)]);
         registry.dispose();
       });
     }

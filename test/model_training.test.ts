@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { BATCHED_ATTENTION_MAX_TOKENS } from '../src/layers/attention.js';
 import { loadModelFolder } from '../src/io/model_files.js';
 import type { CLIPSegForImageSegmentation, SegmentationInputs } from '../src/models/clipseg_segmentation.js';
 import { tfjsToHf } from '../src/models/layout.js';
@@ -15,6 +16,33 @@ import { fixturePath, readFixture } from './helpers/fixtures.js';
 import { disposeInputs, gradientErrors, segmentationInputs } from './helpers/model_fixtures.js';
 
 const CASE = 'refined_argmax';
+/** The real geometry (352 px in 16 px patches: 485 tokens) at narrow widths. */
+const WIDE_CASE = 'narrow352';
+
+/** Every parameter's gradient with the whole model in the tape against transformers' (relative error <= 1e-4). */
+function assertFullGradients(model: CLIPSegForImageSegmentation, inputs: SegmentationInputs, caseName: string): void {
+  const start = tf.memory().numTensors;
+  model.setTrainable('all');
+  try {
+    const params = model.parameters();
+    const { value, grads } = tf.variableGrads(() => model.forward(inputs).loss!, params.map((p) => p.variable));
+    const expected = readFixture('model', caseName, 'outputs_full_grads.safetensors');
+    assertClose(value, expected.getFloat32('loss'), 'loss', { atol: 1e-5 });
+    const hfGrads: Record<string, Float32Array> = {};
+    for (const p of params) {
+      const g = grads[p.variable.name];
+      if (g !== undefined) hfGrads[`grad.${p.key}`] = tfjsToHf(p.key, p.shape, g.dataSync() as Float32Array).data;
+    }
+    const errors = gradientErrors(hfGrads, expected);
+    assert.ok(Object.keys(errors).some((k) => k.startsWith('grad.clip.vision_model.embeddings.patch_embedding')));
+    assert.ok(Object.keys(errors).some((k) => k.startsWith('grad.clip.text_model.embeddings.token_embedding')));
+    for (const [key, err] of Object.entries(errors)) assert.ok(err <= 1e-4, `${key}: relative error ${err}`);
+    tf.dispose([value, ...Object.values(grads)]);
+  } finally {
+    model.setTrainable('decoder');
+  }
+  assert.equal(tf.memory().numTensors, start);
+}
 
 for (const backend of TEST_BACKENDS) {
   describe(`training on ${backend}`, () => {
@@ -54,24 +82,19 @@ for (const backend of TEST_BACKENDS) {
     });
 
     test('full fine-tuning: forward inside the tape gives every CLIP and decoder gradient', () => {
-      model.setTrainable('all');
+      assertFullGradients(model, inputs, CASE);
+    });
+
+    test('full fine-tuning at 485 tokens (each vision and decoder head on its own path) equals transformers', async () => {
+      const wide = await loadModelFolder(fixturePath('model', WIDE_CASE));
+      const wideInputs = segmentationInputs(readFixture('model', WIDE_CASE, 'inputs.safetensors'));
       try {
-        const params = model.parameters();
-        const { value, grads } = tf.variableGrads(() => model.forward(inputs).loss!, params.map((p) => p.variable));
-        const expected = readFixture('model', CASE, 'outputs_full_grads.safetensors');
-        assertClose(value, expected.getFloat32('loss'), 'loss', { atol: 1e-5 });
-        const hfGrads: Record<string, Float32Array> = {};
-        for (const p of params) {
-          const g = grads[p.variable.name];
-          if (g !== undefined) hfGrads[`grad.${p.key}`] = tfjsToHf(p.key, p.shape, g.dataSync() as Float32Array).data;
-        }
-        const errors = gradientErrors(hfGrads, expected);
-        assert.ok(Object.keys(errors).some((k) => k.startsWith('grad.clip.vision_model.embeddings.patch_embedding')));
-        assert.ok(Object.keys(errors).some((k) => k.startsWith('grad.clip.text_model.embeddings.token_embedding')));
-        for (const [key, err] of Object.entries(errors)) assert.ok(err <= 1e-4, `${key}: relative error ${err}`);
-        tf.dispose([value, ...Object.values(grads)]);
+        const grid = wideInputs.pixelValues.shape[2]! / wide.config.vision_config.patch_size;
+        assert.ok(grid * grid + 1 > BATCHED_ATTENTION_MAX_TOKENS, `${grid * grid + 1} tokens`);
+        assertFullGradients(wide, wideInputs, WIDE_CASE);
       } finally {
-        model.setTrainable('decoder');
+        disposeInputs(wideInputs);
+        wide.dispose();
       }
     });
 

@@ -5,14 +5,16 @@
  * On tfjs-wasm a batched matMul over [B*H, T, Dh] runs 3 to 4 times slower than the same work as B*H plain 2-D
  * products once T is in the hundreds (vision and decoder: 485 tokens), so there the scores are computed per
  * (batch, head) from one transposed K per batch element. For short sequences (text prompts) the cost is per
- * operation instead, and one batched product is ~15 times faster (`benchmarks/probes/attention.ts`). The per-head
- * products go through `linearProduct`, whose backward transposes explicitly: tfjs's own matMul gradient uses
- * transposed-operand products, which the wasm kernel runs in a naive loop (a full-fine-tuning step of a 96 px,
- * patch-8 model took 1.4 s instead of 0.5-0.85 s).
+ * operation instead, and one batched product is ~15 times faster (`benchmarks/probes/attention.ts`). Each head of
+ * the per-head path is one op with its own gradient (`attention_head.ts`), whose backward transposes explicitly:
+ * tfjs's own matMul gradient uses transposed-operand products, which the wasm kernel runs in a naive loop (a
+ * full-fine-tuning step of a 96 px, patch-8 model took 1.4 s instead of 0.5-0.85 s), and differentiated op by op
+ * the head left six [T, T] matrices alive until the backward pass ended.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext } from './context.js';
 import { Linear } from './linear.js';
+import { attendHead, headProbabilities } from './attention_head.js';
 import { linearProduct } from './product.js';
 import type { ParameterScope } from './scope.js';
 
@@ -140,11 +142,14 @@ export class Attention {
     const heads: tf.Tensor[] = [];
     const probabilities: tf.Tensor[] = [];
     for (let h = 0; h < numHeads; h++) {
-      let scores: tf.Tensor = linearProduct(qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D);
-      if (mask !== undefined) scores = tf.add(scores, mask);
-      const p = tf.softmax(scores);
-      if (wantWeights) probabilities.push(p);
-      heads.push(linearProduct(p as tf.Tensor2D, vh[h] as tf.Tensor2D));
+      const [qs, ks, vs] = [qh[h] as tf.Tensor2D, kh[h] as tf.Tensor2D, vh[h] as tf.Tensor2D];
+      if (wantWeights) {
+        const p = headProbabilities(qs, ks, mask);
+        probabilities.push(p);
+        heads.push(linearProduct(p, vs));
+      } else {
+        heads.push(attendHead(qs, ks, vs, mask));
+      }
     }
     // H x [T, Dh] -> [T, D]: concatenating along the feature axis merges the heads in order.
     return [numHeads === 1 ? heads[0]! : tf.concat(heads, 1), ...probabilities];

@@ -96,7 +96,7 @@ CASES = [
             decoder_intermediate_size=8, conditional_layer=0, use_complex_transposed_convolution=True,
         ),
         "batch": 1, "size": 352, "visual_size": 64, "tokens": dict(bos=198, eos=199, low=3, lengths=[6], pad_to=6),
-        "modes": [], "attentions": False, "full_grads": False,
+        "modes": [], "attentions": False, "full_grads": True,
     },
 ]
 

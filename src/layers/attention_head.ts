@@ -1,0 +1,44 @@
+/**
+ * One attention head over a long sequence, softmax(q k^T + mask) v, with a gradient that keeps only q, k^T and v.
+ *
+ * Differentiated op by op, each (batch element, head) pair left its [T, T] scores, probabilities, their gradients
+ * and a transposed copy alive until the whole backward pass ended, because tfjs frees no intermediate gradient
+ * before then: six 485 x 485 matrices per pair, 0.5 GB of a batch-8 decoder step's peak (measured). Here the
+ * backward recomputes the probabilities (one [T, Dh] x [Dh, T] product, small beside the step) and frees them with
+ * everything else it makes before returning.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { linearProduct } from './product.js';
+
+/** softmax(q kT + mask) over the keys: q [T, Dh] (already scaled), kT [Dh, T], mask [T, T] additive -> [T, T]. */
+export function headProbabilities(q: tf.Tensor2D, kT: tf.Tensor2D, mask: tf.Tensor | undefined): tf.Tensor2D {
+  const scores = linearProduct(q, kT);
+  return tf.softmax(mask === undefined ? scores : tf.add(scores, mask)) as tf.Tensor2D;
+}
+
+/** q [T, Dh], kT [Dh, T], v [T, Dh] -> [T, Dh]. The mask is a constant: no gradient flows into it. */
+export function attendHead(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, mask: tf.Tensor | undefined): tf.Tensor2D {
+  const head = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qi, ki, vi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    // The mask is saved too: the caller's scope frees its own handle once the forward pass is over.
+    save(mask === undefined ? [qi, ki, vi] : [qi, ki, vi, mask]);
+    return {
+      value: linearProduct(headProbabilities(qi, ki, mask), vi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [qs, ks, vs, savedMask] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor | undefined];
+          const p = headProbabilities(qs, ks, savedMask);
+          // Every product takes explicitly transposed operands, as in product.ts: [T, T] -> [T, T], [T, Dh] -> [Dh, T].
+          const dv = tf.matMul(tf.transpose(p), dy);
+          const dp = tf.matMul(dy, tf.transpose(vs));
+          // The softmax's backward along each row: dS = P * (dP - sum_j dP_j P_j).
+          const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), 1, true)));
+          // [Dh, T] -> [T, Dh], [T, Dh] -> [Dh, T]
+          const dq = tf.matMul(ds, tf.transpose(ks));
+          const dk = tf.matMul(tf.transpose(qs), ds);
+          return [dq, dk, dv];
+        }),
+    };
+  });
+  return head(q, kT, v) as tf.Tensor2D;
+}
