@@ -17,7 +17,6 @@ import type { FeatureCache } from './feature_cache.js';
 import { checkSegmentationLoss, segmentationLoss, type SegmentationLoss } from './losses.js';
 import type { SamplePipeline, TrainingBatch } from './sample_pipeline.js';
 import type { MicroBatch, TrainingTask } from './trainer.js';
-import './wasm_kernels.js';
 
 export interface SegmentationTaskOptions {
   model: CLIPSegForImageSegmentation;
