@@ -13,8 +13,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext } from './context.js';
-import { Linear } from './linear.js';
 import { attendHead, headProbabilities } from './attention_head.js';
+import { Linear } from './linear.js';
 import { linearProduct } from './product.js';
 import type { ParameterScope } from './scope.js';
 
