@@ -236,6 +236,17 @@ test('a wasm runtime failure mid-step stops training with a TrainingError that n
     /^training stopped at step 1: the wasm backend failed \(memory access out of bounds\), most likely out of memory/.test(e.message) &&
     e.message.endsWith('in a new process (the failed wasm backend stays unusable); no checkpoint was written yet'));
 
+  // At micro-batches of 1 the remedy cannot be a smaller batch.
+  task.failAt = { index: 1, error: wasmTrapError('Aborted()') };
+  await assert.rejects(train(task, { ...BASE, batchSize: 1, outDir: await tempDir() }), (e) =>
+    e instanceof TrainingError &&
+    e.message.includes(
+      'on micro-batches of 1; micro-batches cannot be smaller; train fewer parameters (CLIP frozen, without --full-finetune), ' +
+        'lower the image size, or train on a native backend (@tensorflow/tfjs-node, or -node-gpu for CUDA GPUs), whose memory ' +
+        'is not capped at 4 GB, in a new process',
+    ) &&
+    !e.message.includes('lower the batch size'));
+
   // Any other error is the task's own and passes through unchanged.
   const other = new RangeError('bad index');
   task.failAt = { index: 1, error: other };

@@ -217,9 +217,16 @@ function kept(lastCheckpoint: string | undefined): string {
 function wasmFailure(err: unknown, step: number, batchSize: number, lastCheckpoint: string | undefined): unknown {
   const trap = wasmTrap(err);
   if (trap === undefined) return err;
+  // At one sample per micro-batch what no longer fits is mostly the weights, their gradients and the optimizer's
+  // moments (about 3 GB with the backend's packed copies when a CIDAS model is fully fine-tuned), which no batch
+  // size changes.
+  const remedy =
+    batchSize > 1
+      ? 'lower the batch size and raise the accumulation to keep the samples per step (--batch-size, --accumulate), or lower the image size'
+      : 'micro-batches cannot be smaller; train fewer parameters (CLIP frozen, without --full-finetune), lower the image size, ' +
+        'or train on a native backend (@tensorflow/tfjs-node, or -node-gpu for CUDA GPUs), whose memory is not capped at 4 GB';
   return new TrainingError(
-    `training stopped at step ${step + 1}: ${trap} on micro-batches of ${batchSize}; lower the batch size and raise the ` +
-      `accumulation to keep the samples per step (--batch-size, --accumulate), or lower the image size, ${WASM_RESTART}; ${kept(lastCheckpoint)}`,
+    `training stopped at step ${step + 1}: ${trap} on micro-batches of ${batchSize}; ${remedy}, ${WASM_RESTART}; ${kept(lastCheckpoint)}`,
     { cause: err },
   );
 }
