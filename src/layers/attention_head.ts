@@ -8,7 +8,7 @@
  * everything else it makes before returning.
  */
 import * as tf from '@tensorflow/tfjs';
-import { linearProduct } from './product.js';
+import { linearProduct, productGradients } from './product.js';
 
 /** softmax(q kT + mask) over the keys: q [T, Dh] (already scaled), kT [Dh, T], mask [T, T] additive -> [T, T]. */
 export function headProbabilities(q: tf.Tensor2D, kT: tf.Tensor2D, mask: tf.Tensor | undefined): tf.Tensor2D {
@@ -28,14 +28,11 @@ export function attendHead(q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D, mask
         tf.tidy(() => {
           const [qs, ks, vs, savedMask] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor | undefined];
           const p = headProbabilities(qs, ks, savedMask);
-          // Every product takes explicitly transposed operands, as in product.ts: [T, T] -> [T, T], [T, Dh] -> [Dh, T].
-          const dv = tf.matMul(tf.transpose(p), dy);
-          const dp = tf.matMul(dy, tf.transpose(vs));
+          // Both products are differentiated as in product.ts, with explicitly transposed operands: O = P v, S = q kT.
+          const [dp, dv] = productGradients(dy, p, vs);
           // The softmax's backward along each row: dS = P * (dP - sum_j dP_j P_j).
           const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), 1, true)));
-          // [Dh, T] -> [T, Dh], [T, Dh] -> [Dh, T]
-          const dq = tf.matMul(ds, tf.transpose(ks));
-          const dk = tf.matMul(tf.transpose(qs), ds);
+          const [dq, dk] = productGradients(ds, qs, ks);
           return [dq, dk, dv];
         }),
     };
