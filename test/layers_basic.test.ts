@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointKeyError, ConfigError, InvalidArgumentError, ShapeError } from '../src/errors.js';
-import { activationByName, gelu, geluTanh, quickGelu } from '../src/layers/activations.js';
+import { activationByName, gelu, geluTanh, quickGelu, type Activation } from '../src/layers/activations.js';
 import { Attention, BATCHED_ATTENTION_MAX_TOKENS } from '../src/layers/attention.js';
 import { ForwardContext } from '../src/layers/context.js';
 import { Embedding } from '../src/layers/embedding.js';
 import { LayerNorm } from '../src/layers/layer_norm.js';
 import { Linear } from '../src/layers/linear.js';
+import { MLP } from '../src/layers/mlp.js';
 import { ParameterRegistry } from '../src/layers/scope.js';
 import { assertClose } from './helpers/assert_close.js';
 import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
@@ -78,12 +79,23 @@ for (const backend of TEST_BACKENDS) {
         assertClose(y, xs.map(ref), name, { atol: 2e-6 });
         y.dispose();
       };
-      check('quick_gelu', quickGelu, (v) => v / (1 + Math.exp(-1.702 * v)));
+      // Each activation's value, its derivative and the gradient tfjs takes through it. A smooth derivative is
+      // checked against a central difference of the float64 reference (error O(eps^2)); relu's is PyTorch's step,
+      // 0 at 0.
       const sig = (v: number) => 1 / (1 + Math.exp(-1.702 * v));
-      check('the derivative of quick_gelu', (t) => tf.grad(quickGelu)(t), (v) => sig(v) + 1.702 * v * sig(v) * (1 - sig(v)));
-      check('gelu', gelu, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
-      check('gelu_new', geluTanh, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
-      check('relu', activationByName('relu'), (v) => Math.max(v, 0));
+      const references: [Activation, (v: number) => number, ((v: number) => number)?][] = [
+        [quickGelu, (v) => v * sig(v)],
+        [gelu, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2))],
+        [geluTanh, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))],
+        [activationByName('relu'), (v) => Math.max(v, 0), (v) => (v > 0 ? 1 : 0)],
+      ];
+      const eps = 1e-5;
+      for (const [activation, ref, slope] of references) {
+        const derivative = slope ?? ((v: number) => (ref(v + eps) - ref(v - eps)) / (2 * eps));
+        check(activation.name, activation.apply, ref);
+        check(`the derivative of ${activation.name}`, activation.derivative, derivative);
+        check(`the gradient through ${activation.name}`, (t) => tf.grad(activation.apply)(t), derivative);
+      }
       assert.equal(activationByName('gelu_pytorch_tanh'), geluTanh);
       assert.throws(() => activationByName('swish'), (e: unknown) => e instanceof ConfigError && /hidden_act: expected one of quick_gelu, relu, gelu, gelu_new, gelu_pytorch_tanh, got 'swish'/.test(e.message));
       x.dispose();
@@ -155,6 +167,30 @@ for (const backend of TEST_BACKENDS) {
         registry.dispose();
       });
     }
+
+    test('MLP: run as one op, the same output and gradients as layer by layer (which a capture inside it selects)', async () => {
+      await useBackend(backend);
+      for (const activation of [quickGelu, gelu, geluTanh, activationByName('relu')]) {
+        const registry = new ParameterRegistry();
+        const mlp = new MLP(registry.root('mlp'), 6, 24, activation, { fc1Std: 0.5, fc2Std: 0.5 });
+        registry.initialize(7);
+        const x = tf.variable(tf.randomNormal([2, 5, 6], 0, 1, 'float32', 8), true, `mlp_input_${backend}_${activation.name}`);
+        const r = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 9);
+        const run = (ctx: ForwardContext) => tf.variableGrads(() => tf.sum(tf.mul(mlp.forward(x, ctx), r)));
+        const layered = new ForwardContext({ capture: ['mlp.fc1'] });
+        const [fused, stepwise] = [run(new ForwardContext()), run(layered)];
+        // The capture proves the second run went layer by layer.
+        assert.deepEqual(Object.keys(layered.captures), ['mlp.fc1:input', 'mlp.fc1']);
+        assert.deepEqual(values(fused.value), values(stepwise.value), `${activation.name}: the same floats`);
+        const parameters = [mlp.fc1.weight, mlp.fc1.bias!, mlp.fc2.weight, mlp.fc2.bias!].map((p) => p.variable.name);
+        assert.deepEqual(Object.keys(fused.grads).sort(), [x.name, ...parameters].sort());
+        for (const name of Object.keys(stepwise.grads)) {
+          assertClose(fused.grads[name]!, values(stepwise.grads[name]!), `${activation.name}: d/d${name}`, { atol: 1e-6, rtol: 1e-5 });
+        }
+        tf.dispose([x, r, fused.value, stepwise.value, ...Object.values(fused.grads), ...Object.values(stepwise.grads), ...Object.values(layered.captures)]);
+        registry.dispose();
+      }
+    });
 
     test('Embedding: rows by id, and a scatter-add gradient (repeated ids accumulate)', async () => {
       await useBackend(backend);
