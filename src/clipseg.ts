@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type BackendName, currentBackend, selectBackend } from './backend.js';
 import { InvalidArgumentError } from './errors.js';
+import { NATIVE_BACKEND, rethrowWasmTrap, WASM_RESTART } from './failures.js';
 import { type ImageSource, loadImage } from './io/image_io.js';
 import './io/pretrained.js';
 import { CLIPSegForImageSegmentation, type SegmentationInputs } from './models/index.js';
@@ -94,6 +95,10 @@ export interface InspectResult {
  */
 const PROMPTS_PER_DECODER_PASS = 8;
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function checkThreshold(value: unknown): number {
   if (value === undefined) return DEFAULT_MASK_THRESHOLD;
   if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
@@ -165,11 +170,18 @@ export class ClipSeg {
     const many = Array.isArray(images);
     const sources = many ? (images as readonly ImageSource[]) : [images as ImageSource];
     if (sources.length === 0) throw new InvalidArgumentError('images: expected at least one image, got an empty array');
-    const embeddings = await this.prompts.encode(list);
     const labels = list.map((p, i) => PromptEncoder.label(p, i));
     const results: Segmentation[][] = [];
-    for (const source of sources) {
-      results.push(await this.segmentOne(await loadImage(source), embeddings, labels, threshold, options.returnLogits === true));
+    let stage = `encoding ${count(list.length, 'prompt')}`;
+    try {
+      const embeddings = await this.prompts.encode(list);
+      for (const [i, source] of sources.entries()) {
+        const image = await loadImage(source);
+        stage = `image ${i + 1} of ${sources.length} (${count(list.length, 'prompt')})`;
+        results.push(await this.segmentOne(image, embeddings, labels, threshold, options.returnLogits === true));
+      }
+    } catch (err) {
+      rethrowWasmTrap(err, (trap) => `segmentation stopped at ${stage}: ${trap} at ${this.side}x${this.side}; use ${NATIVE_BACKEND}, ${WASM_RESTART}`);
     }
     return many ? results : results[0]!;
   }
@@ -204,7 +216,12 @@ export class ClipSeg {
       return result;
     } catch (err) {
       pixelValues.dispose();
-      throw err;
+      rethrowWasmTrap(
+        err,
+        (trap) =>
+          `inspection stopped: ${trap} capturing ${options.capture.map((p) => `'${p}'`).join(', ')} for ${count(list.length, 'prompt')} at ${this.side}x${this.side}; ` +
+          `capture fewer modules, pass fewer prompts per call or use ${NATIVE_BACKEND}, ${WASM_RESTART}`,
+      );
     } finally {
       tf.dispose(Object.values(promptInputs).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
     }

@@ -2,6 +2,8 @@
  * How failures inside the backend reach users: a trap inside the wasm backend described for an error message, and
  * a release step that cannot hide the error it follows. Internal: the public error contract is `errors.ts`.
  */
+import { BackendError } from './errors.js';
+
 /** `WebAssembly.RuntimeError`: Node's global, which the ES library typings this project compiles against lack. */
 export const WASM_RUNTIME_ERROR = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError;
 
@@ -19,6 +21,19 @@ export function wasmTrap(err: unknown): string | undefined {
 
 /** After an abort or an out-of-bounds access, every later call into the wasm module aborts (measured for both). */
 export const WASM_RESTART = 'in a new process (the failed wasm backend stays unusable)';
+
+/** Where memory past the wasm backend's 4 GB is to be had. */
+export const NATIVE_BACKEND = 'a native backend (@tensorflow/tfjs-node, or -node-gpu for CUDA GPUs), whose memory is not capped at 4 GB';
+
+/**
+ * Rethrows `err`: a trap inside the wasm backend as a BackendError whose message `explain` writes from the trap's
+ * description (where it happened, what to change), any other error unchanged.
+ */
+export function rethrowWasmTrap(err: unknown, explain: (trap: string) => string): never {
+  const trap = wasmTrap(err);
+  if (trap === undefined) throw err;
+  throw new BackendError(explain(trap), { cause: err });
+}
 
 /**
  * Runs `body`, then `release` whether or not it failed; when both fail, the body's error is the one thrown. After a

@@ -5,11 +5,12 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';
 import { ClipSeg, type Segmentation } from '../src/clipseg.js';
-import { InvalidArgumentError, ShapeError } from '../src/errors.js';
+import { BackendError, InvalidArgumentError, ShapeError } from '../src/errors.js';
 import { type SafetensorsFile, readSafetensors } from '../src/io/safetensors.js';
 import { loadImage } from '../src/io/image_io.js';
 import { toRGBA } from '../src/processor/image.js';
 import { resizeProbabilityMap, sigmoid } from '../src/processor/postprocess.js';
+import { wasmTrapError } from './helpers/wasm_trap.js';
 
 const FIXTURE = path.join('test', 'fixtures', 'capture');
 const MODEL = path.join(FIXTURE, 'model');
@@ -150,6 +151,51 @@ test('a long prompt list is decoded in groups of 8 over one vision pass, each pr
     });
   } finally {
     decoder.forward = original;
+  }
+});
+
+test('a trap inside the wasm backend stops segment and inspect with a BackendError saying where and what to change', async () => {
+  const trap = wasmTrapError('Aborted()');
+  const { model } = seg;
+  const { decoder } = model;
+  const [decode, forward, embed] = [decoder.forward, model.forward, model.conditionalEmbeddings];
+  const side = `${seg.inputSize}x${seg.inputSize}`;
+  const explained = (message: string) => (e: unknown) => e instanceof BackendError && e.cause === trap && e.message === message;
+  const trapText = 'the wasm backend failed (Aborted()), most likely out of memory (it has at most 4 GB)';
+  const remedy = 'use a native backend (@tensorflow/tfjs-node, or -node-gpu for CUDA GPUs), whose memory is not capped at 4 GB, in a new process (the failed wasm backend stays unusable)';
+  const before = tf.memory().numTensors;
+  let passes = 0;
+  // The second image's decoder pass fails, after allocating as a real pass would.
+  decoder.forward = (...args: Parameters<typeof decode>) => {
+    if (++passes === 2) {
+      tf.fill([8, 4], 0);
+      throw trap;
+    }
+    return decode.apply(decoder, args);
+  };
+  try {
+    await assert.rejects(seg.segment([cases.image, cases.image], cases.prompts), explained(`segmentation stopped at image 2 of 2 (3 prompts): ${trapText} at ${side}; ${remedy}`));
+    assert.equal(tf.memory().numTensors, before);
+    model.conditionalEmbeddings = () => {
+      throw trap;
+    };
+    await assert.rejects(seg.segment(cases.image, 'a prompt not yet cached'), explained(`segmentation stopped at encoding 1 prompt: ${trapText} at ${side}; ${remedy}`));
+    model.forward = () => {
+      throw trap;
+    };
+    await assert.rejects(
+      seg.inspect(cases.image, cases.prompts, { capture: ['decoder.layers.*', 'clip.vision_model.embeddings'] }),
+      explained(`inspection stopped: ${trapText} capturing 'decoder.layers.*', 'clip.vision_model.embeddings' for 3 prompts at ${side}; capture fewer modules, pass fewer prompts per call or ${remedy}`),
+    );
+    assert.equal(tf.memory().numTensors, before);
+    // Any other error is the model's own and passes through unchanged.
+    const other = new RangeError('bad index');
+    decoder.forward = () => {
+      throw other;
+    };
+    await assert.rejects(seg.segment(cases.image, cases.prompts), (e) => e === other);
+  } finally {
+    [decoder.forward, model.forward, model.conditionalEmbeddings] = [decode, forward, embed];
   }
 });
 

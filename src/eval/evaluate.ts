@@ -11,8 +11,8 @@
  * Tasks whose record or image cannot be used are skipped and counted, as in training.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BackendError, InvalidArgumentError, ShapeError } from '../errors.js';
-import { WASM_RESTART, wasmTrap } from '../failures.js';
+import { InvalidArgumentError, ShapeError } from '../errors.js';
+import { rethrowWasmTrap, WASM_RESTART } from '../failures.js';
 import { PhraseCutDataset, type PhraseCutTask, type SkipReason } from '../train/phrasecut.js';
 import type { RasterRule } from '../train/rasterize.js';
 import { prepareSample } from '../train/sample_pipeline.js';
@@ -150,14 +150,13 @@ function predictOrExplain(model: SegmentationModel, opts: Checked, batch: readon
   try {
     return predict(model, opts.tokenizer, batch, opts.size);
   } catch (err) {
-    const trap = wasmTrap(err);
-    if (trap === undefined) throw err;
     const [first, last] = [batch[0]!.task.taskId, batch[batch.length - 1]!.task.taskId];
     const tasks = batch.length === 1 ? `task ${first}` : `tasks ${first} to ${last}`;
-    throw new BackendError(
-      `evaluation stopped at ${tasks}: ${trap} on a batch of ${batch.length} image${batch.length === 1 ? '' : 's'} of ${opts.size}x${opts.size}; ` +
+    rethrowWasmTrap(
+      err,
+      (trap) =>
+        `evaluation stopped at ${tasks}: ${trap} on a batch of ${batch.length} image${batch.length === 1 ? '' : 's'} of ${opts.size}x${opts.size}; ` +
         `lower the batch size (--batch-size, options.batchSize) and run again ${WASM_RESTART}`,
-      { cause: err },
     );
   }
 }

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, TrainingError } from '../errors.js';
-import { WASM_RESTART, wasmTrap, withRelease } from '../failures.js';
+import { NATIVE_BACKEND, WASM_RESTART, wasmTrap, withRelease } from '../failures.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { AdamW } from './adamw.js';
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -224,7 +224,7 @@ function wasmFailure(err: unknown, step: number, batchSize: number, lastCheckpoi
     batchSize > 1
       ? 'lower the batch size and raise the accumulation to keep the samples per step (--batch-size, --accumulate), or lower the image size'
       : 'micro-batches cannot be smaller; train fewer parameters (CLIP frozen, without --full-finetune), lower the image size, ' +
-        'or train on a native backend (@tensorflow/tfjs-node, or -node-gpu for CUDA GPUs), whose memory is not capped at 4 GB';
+        `or train on ${NATIVE_BACKEND}`;
   return new TrainingError(
     `training stopped at step ${step + 1}: ${trap} on micro-batches of ${batchSize}; ${remedy}, ${WASM_RESTART}; ${kept(lastCheckpoint)}`,
     { cause: err },
