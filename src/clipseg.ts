@@ -176,9 +176,8 @@ export class ClipSeg {
     try {
       const embeddings = await this.prompts.encode(list);
       for (const [i, source] of sources.entries()) {
-        const image = await loadImage(source);
         stage = `image ${i + 1} of ${sources.length} (${count(list.length, 'prompt')})`;
-        results.push(await this.segmentOne(image, embeddings, labels, threshold, options.returnLogits === true));
+        results.push(await this.segmentOne(await loadImage(source), embeddings, labels, threshold, options.returnLogits === true));
       }
     } catch (err) {
       rethrowWasmTrap(err, (trap) => `segmentation stopped at ${stage}: ${trap} at ${this.side}x${this.side}; use ${NATIVE_BACKEND}, ${WASM_RESTART}`);

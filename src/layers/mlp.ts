@@ -64,6 +64,7 @@ export class MLP {
     const leading = x.shape.slice(0, -1);
     // [..., hidden] -> [N, hidden]
     const flat = x.reshape([-1, this.fc1.inFeatures]) as tf.Tensor2D;
+    useSharingIdentity();
     const y = this.fused(flat, this.fc1.weight.variable, this.fc1.bias!.variable, this.fc2.weight.variable, this.fc2.bias!.variable);
     // [N, hidden] -> [..., hidden]
     return y.reshape([...leading, this.fc2.outFeatures]);
@@ -73,7 +74,6 @@ export class MLP {
 function fusedMLP(activation: Activation): FusedMLP {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w1, b1, w2, b2, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    useSharingIdentity();
     const h = tf.fused.matMul({ a: x, b: w1, bias: b1 });
     save([x, h, w1, w2]);
     return {
