@@ -168,13 +168,14 @@ for (const backend of TEST_BACKENDS) {
       });
     }
 
-    test('MLP: run as one op, the same output and gradients as layer by layer (which a capture inside it selects)', async () => {
+    test('MLP: run as one op, the same output and gradients as layer by layer (which a capture inside it selects), no tensor left', async () => {
       await useBackend(backend);
       for (const activation of [quickGelu, gelu, geluTanh, activationByName('relu')]) {
+        const before = tf.memory().numTensors;
         const registry = new ParameterRegistry();
         const mlp = new MLP(registry.root('mlp'), 6, 24, activation, { fc1Std: 0.5, fc2Std: 0.5 });
         registry.initialize(7);
-        const x = tf.variable(tf.randomNormal([2, 5, 6], 0, 1, 'float32', 8), true, `mlp_input_${backend}_${activation.name}`);
+        const x = tf.tidy(() => tf.variable(tf.randomNormal([2, 5, 6], 0, 1, 'float32', 8), true, `mlp_input_${backend}_${activation.name}`));
         const r = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 9);
         const run = (ctx: ForwardContext) => tf.variableGrads(() => tf.sum(tf.mul(mlp.forward(x, ctx), r)));
         const layered = new ForwardContext({ capture: ['mlp.fc1'] });
@@ -189,6 +190,7 @@ for (const backend of TEST_BACKENDS) {
         }
         tf.dispose([x, r, fused.value, stepwise.value, ...Object.values(fused.grads), ...Object.values(stepwise.grads), ...Object.values(layered.captures)]);
         registry.dispose();
+        assert.equal(tf.memory().numTensors, before, `${activation.name}: no tensor left behind`);
       }
     });
 
