@@ -12,9 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Activation } from './activations.js';
 import type { ForwardContext } from './context.js';
 import { Linear } from './linear.js';
-import { productGradients } from './product.js';
+import { linearProduct, productGradients } from './product.js';
 import type { ParameterScope } from './scope.js';
-import { useSharingIdentity } from './wasm_kernels.js';
 
 export interface MLPInit {
   fc1Std: number;
@@ -64,7 +63,6 @@ export class MLP {
     const leading = x.shape.slice(0, -1);
     // [..., hidden] -> [N, hidden]
     const flat = x.reshape([-1, this.fc1.inFeatures]) as tf.Tensor2D;
-    useSharingIdentity();
     const y = this.fused(flat, this.fc1.weight.variable, this.fc1.bias!.variable, this.fc2.weight.variable, this.fc2.bias!.variable);
     // [N, hidden] -> [..., hidden]
     return y.reshape([...leading, this.fc2.outFeatures]);
@@ -74,10 +72,11 @@ export class MLP {
 function fusedMLP(activation: Activation): FusedMLP {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w1, b1, w2, b2, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    const h = tf.fused.matMul({ a: x, b: w1, bias: b1 });
+    // linearProduct's forward (the fused product); its own gradient is not taped inside this op.
+    const h = linearProduct(x, w1, b1);
     save([x, h, w1, w2]);
     return {
-      value: tf.fused.matMul({ a: activation.apply(h) as tf.Tensor2D, b: w2, bias: b2 }),
+      value: linearProduct(activation.apply(h) as tf.Tensor2D, w2, b2),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, hs, w1s, w2s] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         return tf.tidy(() => {

@@ -10,7 +10,7 @@
  *   batch-8 decoder step of rd64-refined, 350 of the 1170 MB of tensors alive at the peak (measured). Tensors are
  *   immutable (a variable's `assign` swaps its data rather than writing into it), so sharing is safe.
  *   `useSharingIdentity` installs the sharing version once the wasm backend's own kernels are registered (they
- *   would replace one installed earlier); `linearProduct` and the MLP, on every model's forward path, call it.
+ *   would replace one installed earlier); `linearProduct`, on every model's forward path, calls it.
  *
  * Other backends keep their own kernels.
  */
