@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CheckpointKeyError, ConfigError, InvalidArgumentError, ShapeError } from '../src/errors.js';
 import { activationByName, gelu, geluTanh, quickGelu, type Activation } from '../src/layers/activations.js';
 import { Attention, BATCHED_ATTENTION_MAX_TOKENS } from '../src/layers/attention.js';
+import { attendHead } from '../src/layers/attention_head.js';
 import { ForwardContext } from '../src/layers/context.js';
 import { Embedding } from '../src/layers/embedding.js';
 import { LayerNorm } from '../src/layers/layer_norm.js';
@@ -167,6 +168,63 @@ for (const backend of TEST_BACKENDS) {
         registry.dispose();
       });
     }
+
+    test('attendHead: gradients of a peaked head under a small upstream gradient (the subnormal range) equal float64 ones', async () => {
+      await useBackend(backend);
+      const before = tf.memory().numTensors;
+      const [T, Dh] = [40, 4];
+      // Scores of spread about 100 leave most probabilities below 1e-30 but not all zero; an upstream gradient of
+      // 1e-9 puts their products with it below float32's smallest normal number.
+      const q = tf.randomNormal([T, Dh], 0, 5, 'float32', 11) as tf.Tensor2D;
+      const kT = tf.randomNormal([Dh, T], 0, 5, 'float32', 12) as tf.Tensor2D;
+      const v = tf.randomNormal([T, Dh], 0, 1, 'float32', 13) as tf.Tensor2D;
+      const r = tf.randomNormal([T, Dh], 0, 1e-9, 'float32', 14);
+      const [dq, dkT, dv] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(attendHead(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, undefined), r)))([q, kT, v]);
+      const [qs, ks, vs, dy] = [values(q), values(kT), values(v), values(r)];
+      const p = Array.from({ length: T }, (_, i) => {
+        const s = Array.from({ length: T }, (_, j) => {
+          let acc = 0;
+          for (let d = 0; d < Dh; d++) acc += qs[i * Dh + d]! * ks[d * T + j]!;
+          return acc;
+        });
+        const max = Math.max(...s);
+        const e = s.map((x) => Math.exp(x - max));
+        const sum = e.reduce((a, c) => a + c, 0);
+        return e.map((x) => x / sum);
+      });
+      const tiny = p.flat().filter((x) => x > 0 && x < 1e-30).length;
+      assert.ok(tiny > T, `${tiny} probabilities in (0, 1e-30): the head is peaked enough`);
+      // dP = dy v^T; dS = P * (dP - rowsum(dP * P)); dq = dS k; dkT = q^T dS; dv = P^T dy.
+      const dp = p.map((_, i) => Array.from({ length: T }, (_, j) => {
+        let acc = 0;
+        for (let d = 0; d < Dh; d++) acc += dy[i * Dh + d]! * vs[j * Dh + d]!;
+        return acc;
+      }));
+      const ds = p.map((row, i) => {
+        const c = row.reduce((a, x, j) => a + x * dp[i]![j]!, 0);
+        return row.map((x, j) => x * (dp[i]![j]! - c));
+      });
+      const wantDq = Array.from({ length: T * Dh }, (_, n) => {
+        const [i, d] = [Math.floor(n / Dh), n % Dh];
+        return ds[i]!.reduce((a, x, j) => a + x * ks[d * T + j]!, 0);
+      });
+      const wantDkT = Array.from({ length: Dh * T }, (_, n) => {
+        const [d, j] = [Math.floor(n / T), n % T];
+        return ds.reduce((a, row, i) => a + qs[i * Dh + d]! * row[j]!, 0);
+      });
+      const wantDv = Array.from({ length: T * Dh }, (_, n) => {
+        const [j, d] = [Math.floor(n / Dh), n % Dh];
+        return p.reduce((a, row, i) => a + row[j]! * dy[i * Dh + d]!, 0);
+      });
+      for (const [name, got, want] of [['dq', dq, wantDq], ['dkT', dkT, wantDkT], ['dv', dv, wantDv]] as const) {
+        const scale = Math.max(...want.map(Math.abs));
+        assert.ok(scale > 0 && scale < 1e-6, `${name}: gradients of the upstream's size (${scale})`);
+        assertClose(got!, want, name, { atol: 1e-4 * scale, rtol: 1e-3 });
+      }
+      tf.dispose([q, kT, v, r, dq!, dkT!, dv!]);
+      assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    });
 
     test('MLP: run as one op, the same output and gradients as layer by layer (which a capture inside it selects), no tensor left', async () => {
       await useBackend(backend);
