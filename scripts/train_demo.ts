@@ -16,7 +16,8 @@
  * assets/demo-model), --steps N, --batch-size B, --images N, --lr LR, --beta2 B, --loss bce|bce+dice,
  * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume,
  * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
- * preset's). Every random choice is seeded, so the run is reproducible.
+ * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gives the same
+ * floats). Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -24,6 +25,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { selectBackend, wasmThreads } from '../src/backend.js';
 import { CLIPSegConfig } from '../src/config/index.js';
 import { isConfigFile, runTrain, preprocessorConfig, type TrainCommandOptions } from '../src/cli/train.js';
 import { breakdownScores, breakdownTables, type ScoreBreakdown, type ScoreGroup } from '../src/eval/breakdown.js';
@@ -61,6 +63,7 @@ const { values: args } = parseArgs({
     resume: { type: 'boolean', default: false },
     'restart-steps': { type: 'string', default: DEMO_RESTARTS.map((r) => r.steps).join(',') },
     'restart-size': { type: 'string' },
+    threads: { type: 'string' },
   },
 });
 
@@ -96,7 +99,8 @@ const settings = {
   fullFinetune: !args['decoder-only'],
 } satisfies Partial<TrainCommandOptions>;
 
-await tf.setBackend('wasm');
+await selectBackend('wasm', args.threads === undefined ? {} : { threads: Number(args.threads) });
+const threads = wasmThreads() ?? 1;
 const data = path.join(args.work, 'data');
 const run = path.join(args.work, 'run');
 const dataset = { seed: DATA_SEED, images, size: 192 };
@@ -167,7 +171,7 @@ const weightsBytes = (await fs.stat(path.join(args.out, 'model.safetensors'))).s
 const report = {
   model: { config: args.config, ...architecture, parameters: trained.parameters.total, weights: 'float16', weights_bytes: weightsBytes },
   data: { generator: 'makeSynthetic', ...dataset, splits: summary.images, tasks: summary.tasks },
-  training: { ...settings, restarts, final_loss: recentLoss(logs.at(-1)!, LOSS_WINDOW), final_loss_steps: LOSS_WINDOW, seconds: Math.round(trainSeconds), backend: tf.getBackend() },
+  training: { ...settings, restarts, final_loss: recentLoss(logs.at(-1)!, LOSS_WINDOW), final_loss_steps: LOSS_WINDOW, seconds: Math.round(trainSeconds), backend: tf.getBackend(), ...(threads > 1 ? { wasm_threads: threads } : {}) },
   evaluation: {
     split: 'test',
     protocol: result.protocol,
@@ -292,7 +296,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
       `- Then ${i === 0 ? 'a warm restart from those weights' : 'another warm restart from the previous stage\'s weights'}, the optimiser's moments reset: ${restart.steps} steps at ${restart.imageSize} px, learning rate ${restart.lr} with ${restart.warmup} warm-up steps and cosine decay to ${restart.minLr}${restart.accumulate > 1 ? `, each step's batch in ${restart.accumulate} micro-batches of ${restart.batchSize} (gradients accumulated)` : ''}, the other settings as above (\`--restart-steps\`).`),
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
-    `- Training loss over the last ${r.training.final_loss_steps} steps ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (2 CPU cores). Loss curve: \`loss.png\`${r.training.restarts.length === 0 ? '' : ` (then ${lossCurves.map((n) => `\`${n}\``).join(', ')})`}.`,
+    `- Training loss over the last ${r.training.final_loss_steps} steps ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (${r.training.wasm_threads === undefined ? '' : `${r.training.wasm_threads} threads, `}2 CPU cores). Loss curve: \`loss.png\`${r.training.restarts.length === 0 ? '' : ` (then ${lossCurves.map((n) => `\`${n}\``).join(', ')})`}.`,
     '',
     '## Reproduce',
     '',
