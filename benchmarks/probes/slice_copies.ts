@@ -5,12 +5,15 @@
  * Slice and do the same). GatherV2 is a C++ kernel that copies only what it returns.
  *
  * This probe takes the pieces the model takes, each way: the 12 heads [T, 64] of q [T, 768], and the 8 rows
- * [T, 768] of a [8, T, 768] batch (T = 485), and checks that every way returns the same values.
+ * [T, 768] of a [8, T, 768] batch (T = 485), and checks that every way returns the same values. It runs twice:
+ * with the backend's own kernels, then with the `Unpack` that `useWasmKernels` (src/layers/wasm_kernels.ts)
+ * installs for the models, which copies each piece once.
  *
  *   node --import tsx benchmarks/probes/slice_copies.ts [--rounds N]
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
+import { useWasmKernels } from '../../src/layers/wasm_kernels.js';
 import { runSide } from '../side_io.js';
 import { type Variant, maxAbsDiff, timeInterleaved } from './timing.js';
 
@@ -58,6 +61,16 @@ async function main(): Promise<void> {
   const q = tf.randomNormal([T, D]) as tf.Tensor2D;
   const x = tf.randomNormal([B, T, D]) as tf.Tensor3D;
   const lines = [`| ms, median of ${rounds} (interleaved) | ms | max abs diff to the first |`, '|---|---|---|'];
+  for (const kernels of ['the backend\'s kernels', 'useWasmKernels()']) {
+    if (kernels === 'useWasmKernels()') useWasmKernels();
+    lines.push(`| **${kernels}** | | |`);
+    await measure(q, x, rounds, lines);
+  }
+  tf.dispose([q, x]);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function measure(q: tf.Tensor2D, x: tf.Tensor3D, rounds: number, lines: string[]): Promise<void> {
   for (const variants of [headVariants(q), rowVariants(x)]) {
     const reference = tf.tidy(variants[0]!.run);
     const diffs: number[] = [];
@@ -70,8 +83,6 @@ async function main(): Promise<void> {
     const timings = await timeInterleaved(variants, rounds);
     for (const [i, t] of timings.entries()) lines.push(`| ${t.name} | ${t.median_ms.toFixed(2)} | ${diffs[i]} |`);
   }
-  tf.dispose([q, x]);
-  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 runSide(main);

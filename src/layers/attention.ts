@@ -107,7 +107,8 @@ export class Attention {
    * One pair of 2-D products per (batch, head), from a single transposed K per batch element. The pieces come from
    * `tf.unstack` of a heads-first transpose: on tfjs-wasm a slice copies its whole input whatever it returns, and a
    * column block of [T, D] is then gathered in a JavaScript loop, while the rows of [H, T, Dh] are contiguous
-   * copies; the gradient of an unstack is one stack where that of a slice pads each piece to the full size.
+   * copies (one heap-to-heap copy each with the `Unpack` of wasm_kernels.ts); the gradient of an unstack is one stack
+   * where that of a slice pads each piece to the full size.
    */
   private perHead(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, batch: number, tokens: number, wantWeights: boolean) {
     const { numHeads, embedDim: dim } = this;

@@ -6,7 +6,7 @@
  * both backward products on XNNPACK. The forward is the plain fused product, so inference is unaffected.
  */
 import * as tf from '@tensorflow/tfjs';
-import { useSharingIdentity } from './wasm_kernels.js';
+import { useWasmKernels } from './wasm_kernels.js';
 
 interface Product {
   value: tf.Tensor;
@@ -52,6 +52,6 @@ const withoutBias = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]): Pr
  * activations): tfjs computes a custom gradient for every input at once.
  */
 export function linearProduct(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor2D {
-  useSharingIdentity();
+  useWasmKernels();
   return (bias === undefined ? withoutBias(x, w) : withBias(x, w, bias)) as tf.Tensor2D;
 }
