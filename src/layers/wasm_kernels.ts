@@ -1,5 +1,5 @@
 /**
- * Kernels that training needs from the tfjs 4.22 wasm backend, which lacks one and copies too much in two others.
+ * Kernels the models need from the tfjs 4.22 wasm backend, which lacks one and copies too much in two others.
  *
  * - The gradient of `gather` is an `UnsortedSegmentSum`, which the wasm backend does not implement (the trainer
  *   gathers each image's vision activations for its prompts, so full fine-tuning needs it); a plain TypeScript
