@@ -173,8 +173,8 @@ for (const backend of TEST_BACKENDS) {
       await useBackend(backend);
       const before = tf.memory().numTensors;
       const [T, Dh] = [40, 4];
-      // Scores of spread about 100 leave most probabilities below 1e-30 but not all zero; an upstream gradient of
-      // 1e-9 puts their products with it below float32's smallest normal number.
+      // Scores of standard deviation 50 leave many probabilities below 1e-30 but not all zero; an upstream gradient
+      // of 1e-9 puts their products with it below float32's smallest normal number.
       const q = tf.randomNormal([T, Dh], 0, 5, 'float32', 11) as tf.Tensor2D;
       const kT = tf.randomNormal([Dh, T], 0, 5, 'float32', 12) as tf.Tensor2D;
       const v = tf.randomNormal([T, Dh], 0, 1, 'float32', 13) as tf.Tensor2D;
