@@ -16,8 +16,8 @@
  * assets/demo-model), --steps N, --batch-size B, --images N, --lr LR, --beta2 B, --loss bce|bce+dice,
  * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume,
  * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
- * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gives the same
- * floats). Every random choice is seeded, so the run is reproducible.
+ * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gave the same
+ * floats in the short runs compared). Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
