@@ -2,6 +2,7 @@
 import { number } from '../src/cli/parse.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { DEMO_RESTARTS, trainingPreset, type DemoRestart } from '../src/train/presets.js';
+import { count } from '../src/text.js';
 
 const DEMO_BATCH = trainingPreset('demo').defaults.batchSize;
 
@@ -29,7 +30,7 @@ export function demoRestarts(steps: string, sizes?: string, presets: readonly De
   const preset = (i: number): DemoRestart => presets[Math.min(i, presets.length - 1)]!;
   const pixels = sizes === undefined ? lengths.map((_, i) => preset(i).imageSize) : list('--restart-size', sizes);
   if (pixels.length !== lengths.length) {
-    throw new InvalidArgumentError(`--restart-size: expected ${lengths.length} size${lengths.length === 1 ? '' : 's'}, one per --restart-steps entry, got '${sizes}'`);
+    throw new InvalidArgumentError(`--restart-size: expected ${count(lengths.length, 'size')}, one per --restart-steps entry, got '${sizes}'`);
   }
   if (pixels.some((n) => n < 1)) throw new InvalidArgumentError(`--restart-size: expected positive sizes in pixels, got '${sizes}'`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`--batch-size: expected a positive integer, got ${batchSize}`);

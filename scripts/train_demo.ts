@@ -39,6 +39,7 @@ import { stateDict } from '../src/models/state_dict.js';
 import type { SegmentationLoss } from '../src/train/losses.js';
 import { DEMO_RESTARTS, trainingPreset } from '../src/train/presets.js';
 import { makeSynthetic, type SyntheticSummary } from '../src/train/synthetic.js';
+import { count } from '../src/text.js';
 import { demoRestarts, restartSuffix } from './demo_restarts.js';
 
 const DATA_SEED = 2024;
@@ -149,8 +150,8 @@ const c = model.config;
 const architecture = {
   image_size: finalSize,
   patch_size: c.vision_config.patch_size,
-  vision: `width ${c.vision_config.hidden_size} x ${layers(c.vision_config.num_hidden_layers)}`,
-  text: `width ${c.text_config.hidden_size} x ${layers(c.text_config.num_hidden_layers)}`,
+  vision: `width ${c.vision_config.hidden_size} x ${count(c.vision_config.num_hidden_layers, 'layer')}`,
+  text: `width ${c.text_config.hidden_size} x ${count(c.text_config.num_hidden_layers, 'layer')}`,
   projection_dim: c.projection_dim,
   reduce_dim: c.reduce_dim,
   extract_layers: c.extract_layers,
@@ -189,10 +190,6 @@ const report = {
 await writeFileAtomic(path.join(args.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
 await writeFileAtomic(path.join(args.out, 'REPORT.md'), renderReport(report, result));
 process.stdout.write(`demo model written to ${args.out}: test mIoU ${result.miou.toFixed(3)}, IoU_FG ${result.fgiou.toFixed(3)}, AP ${result.ap?.toFixed(3)}\n`);
-
-function layers(n: number): string {
-  return `${n} layer${n === 1 ? '' : 's'}`;
-}
 
 interface LogEntry {
   loss?: number;

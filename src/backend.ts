@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BACKEND_ENV, BACKEND_NAMES, type BackendName, WASM_THREADS_ENV, checkThreads } from './backend_options.js';
 import { BackendError, InvalidArgumentError } from './errors.js';
+import { count } from './text.js';
 
 export { BACKEND_ENV, BACKEND_NAMES, type BackendName, MAX_WASM_THREADS, WASM_THREADS_ENV, checkThreads } from './backend_options.js';
 
@@ -84,7 +85,7 @@ async function useWasm(threads: number | undefined): Promise<void> {
     const running = wasmStarted?.requested ?? 1;
     if (threads !== undefined && threads !== running) {
       throw new BackendError(
-        `threads: the wasm backend already runs with ${running} thread${running === 1 ? '' : 's'} in this process, asked for ${threads}; its build is chosen once per process, before its first use`,
+        `threads: the wasm backend already runs with ${count(running, 'thread')} in this process, asked for ${threads}; its build is chosen once per process, before its first use`,
       );
     }
   } else if (threads !== undefined && threads > 1) {

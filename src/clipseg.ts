@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type BackendName, currentBackend, selectBackend } from './backend.js';
 import { InvalidArgumentError } from './errors.js';
 import { NATIVE_BACKEND, rethrowWasmTrap, WASM_RESTART } from './failures.js';
+import { count } from './text.js';
 import { type ImageSource, loadImage } from './io/image_io.js';
 import './io/pretrained.js';
 import { CLIPSegForImageSegmentation, type SegmentationInputs } from './models/index.js';
@@ -94,10 +95,6 @@ export interface InspectResult {
  * vision pass is still shared by all of them.
  */
 const PROMPTS_PER_DECODER_PASS = 8;
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
 
 function checkThreshold(value: unknown): number {
   if (value === undefined) return DEFAULT_MASK_THRESHOLD;

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend.js';
 import { loadModelFolder } from '../../src/io/model_files.js';
+import { count } from '../../src/text.js';
 import { MODEL_DIR } from '../cases.js';
 import { tensorsIn } from '../tensors.js';
 import { initThreadedWasm } from '../wasm_threads.js';
@@ -152,7 +153,7 @@ async function parent(rounds: number): Promise<void> {
   for (const c of children) c.process.stdin.end();
   const reports = live.map((c) => ({ config: c.config, rounds: samples.get(c.config)! }));
   if (reports.length === 0) return;
-  const header = reports.map((r) => `${r.config} (${r.rounds[0]!.threads} thread${r.rounds[0]!.threads === 1 ? '' : 's'})`);
+  const header = reports.map((r) => `${r.config} (${count(r.rounds[0]!.threads, 'thread')})`);
   const lines = [
     `load average (1/5/15 min): ${loadBefore} before, ${load()} after`,
     '',

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { rethrowWasmTrap, WASM_RESTART } from '../failures.js';
+import { count } from '../text.js';
 import { PhraseCutDataset, type PhraseCutTask, type SkipReason } from '../train/phrasecut.js';
 import type { RasterRule } from '../train/rasterize.js';
 import { prepareSample } from '../train/sample_pipeline.js';
@@ -155,7 +156,7 @@ function predictOrExplain(model: SegmentationModel, opts: Checked, batch: readon
     rethrowWasmTrap(
       err,
       (trap) =>
-        `evaluation stopped at ${tasks}: ${trap} on a batch of ${batch.length} image${batch.length === 1 ? '' : 's'} of ${opts.size}x${opts.size}; ` +
+        `evaluation stopped at ${tasks}: ${trap} on a batch of ${count(batch.length, 'image')} of ${opts.size}x${opts.size}; ` +
         `lower the batch size (--batch-size, options.batchSize) and run again ${WASM_RESTART}`,
     );
   }
