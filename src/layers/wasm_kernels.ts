@@ -100,15 +100,13 @@ let installed = false;
 /** Replaces the wasm backend's copying `Identity` and `Unpack` once that backend is active; a flag test afterwards. */
 export function useWasmKernels(): void {
   if (installed || tf.getBackend() !== 'wasm') return;
-  replaceKernel('Identity', () => sharingIdentity as unknown as tf.KernelFunc);
-  replaceKernel('Unpack', (own) => (own === undefined ? undefined : unpackKernel(own)));
+  replaceKernel('Identity', sharingIdentity as unknown as tf.KernelFunc);
+  const ownUnpack = tf.getKernel('Unpack', 'wasm')?.kernelFunc;
+  if (ownUnpack !== undefined) replaceKernel('Unpack', unpackKernel(ownUnpack));
   installed = true;
 }
 
-function replaceKernel(name: string, make: (own: tf.KernelFunc | undefined) => tf.KernelFunc | undefined): void {
-  const own = tf.getKernel(name, 'wasm')?.kernelFunc;
-  const kernelFunc = make(own);
-  if (kernelFunc === undefined) return;
-  if (own !== undefined) tf.unregisterKernel(name, 'wasm');
+function replaceKernel(name: string, kernelFunc: tf.KernelFunc): void {
+  if (tf.getKernel(name, 'wasm') !== undefined) tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
 }
