@@ -235,12 +235,13 @@ function breakdownSection(b: ScoreBreakdown): string[] {
     '## Where it fails',
     '',
     'Per-task IoU on the same split (the terms mIoU averages; `clipseg eval --per-task` writes them), grouped by',
-    'predicted against target area, target area as a share of the picture, and phrase type:',
+    'predicted against target area, target area as a share of the picture, phrase type and distractor:',
     '',
     ...breakdownTables(b).flatMap(([title, groups]) => groupTable(title, groups)),
     'A prediction more than 1.5 times the size of its target marks other objects besides the target, most of them',
     'sharing part of the phrase. Phrase types are PhraseCut\'s; `name` and `relation` phrases (no colour) occur only on',
-    'the greyscale pictures.',
+    'the greyscale pictures. A distractor is another object in the picture with the target\'s colour or size under',
+    'another shape ("same attribute, other name") or of its shape with other attributes ("same name, other attributes").',
     '',
   ];
 }

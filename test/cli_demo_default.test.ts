@@ -70,11 +70,14 @@ test('eval runs the demo model at its own input size (its preprocessor\'s, not 3
     assert.ok(Math.abs(scores.reduce((a, s) => a + s.iou, 0) / scores.length - result.miou!) < 1e-9, 'mIoU is the mean of the per-task IoUs');
     assert.ok(scores.every((s) => typeof s.task_id === 'string' && s.target_pixels > 0));
     assert.deepEqual(readdirSync(path.dirname(perTask)), ['train.jsonl'], 'no temporary file is left beside it');
-    const { breakdown } = JSON.parse(run.stdout) as { breakdown: { tasks: number; byTargetArea: { tasks: number; share: number; miou: number }[] } };
+    const { breakdown } = JSON.parse(run.stdout) as { breakdown: Record<'byTargetArea' | 'byDistractor', { name: string; tasks: number; share: number; miou: number }[]> & { tasks: number } };
     assert.equal(breakdown.tasks, result.samples);
     assert.equal(breakdown.byTargetArea.reduce((a, g) => a + g.tasks, 0), result.samples);
     const weighted = breakdown.byTargetArea.reduce((a, g) => a + (g.tasks === 0 ? 0 : g.share * g.miou), 0);
     assert.ok(Math.abs(weighted - result.miou!) < 1e-9, 'the area groups partition the tasks');
+    const kinds = breakdown.byDistractor.map((g) => g.name);
+    assert.deepEqual(kinds, ['none', 'same attribute, other name', 'same name, other attributes', 'both'], 'every synthetic task has a name and annotation ids');
+    assert.equal(breakdown.byDistractor.reduce((a, g) => a + g.tasks, 0), result.samples);
     const intoFolder = cli('eval', '--model', path.join('assets', 'demo-model'), '--data', data, '--split', 'train', '--per-task', data);
     assert.equal(intoFolder.status, 2, intoFolder.stderr);
     assert.match(intoFolder.stderr, /--per-task: expected a file path, got the folder/);

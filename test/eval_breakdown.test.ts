@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatBreakdown } from '../src/cli/eval.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { breakdownScores } from '../src/eval/breakdown.js';
+import { breakdownScores, distractor, DISTRACTORS } from '../src/eval/breakdown.js';
 import type { TaskScore } from '../src/eval/evaluate.js';
 
 /** A task on a 100-pixel picture. */
@@ -13,6 +13,7 @@ function score(iou: number, target: number, predicted: number, phrase_type?: str
     phrase: 'x',
     ...(phrase_type === undefined ? {} : { phrase_type }),
     instances: 1,
+    ann_ids: [1],
     iou,
     pixels: 100,
     target_pixels: target,
@@ -55,11 +56,51 @@ test('the printed breakdown has one line per group, with a dash for an empty gro
   const text = formatBreakdown(breakdownScores([score(0.5, 2, 2, 'name'), score(0.25, 2, 8, 'name')]));
   const lines = text.trimEnd().split('\n');
   assert.equal(lines[0], 'per-task IoU by group (2 tasks, mean   37.50)');
-  assert.deepEqual(lines.filter((l) => l.startsWith('  ') && !l.startsWith('    ')).map((l) => l.trim()), ['predicted area', 'target area', 'phrase type']);
+  assert.deepEqual(lines.filter((l) => l.startsWith('  ') && !l.startsWith('    ')).map((l) => l.trim()), ['predicted area', 'target area', 'phrase type', 'distractor']);
   assert.match(text, /predicted > 1\.5 x target\s+1 tasks\s+50\.00 %\s+mIoU\s+25\.00/);
   assert.match(text, /1 % - 3 %\s+2 tasks\s+100\.00 %\s+mIoU\s+37\.50/);
   assert.match(text, /< 1 %\s+0 tasks\s+0\.00 %\s+mIoU\s+-/);
-  assert.equal(lines.length, 1 + 3 + 2 + 4 + 1);
+  assert.match(text, /unknown\s+2 tasks\s+100\.00 %\s+mIoU\s+37\.50/);
+  assert.equal(lines.length, 1 + 4 + 2 + 4 + 1 + 5);
+});
+
+/** A task with a phrase structure: `name` and `attributes` as PhraseCut records them. */
+function structured(iou: number, image_id: number, ann_ids: number[], name?: string, attributes?: string[]): TaskScore {
+  return {
+    ...score(iou, 5, 5),
+    task_id: `${image_id}__${ann_ids.join('_')}_${iou}`,
+    image_id,
+    ann_ids,
+    ...(name === undefined ? {} : { name }),
+    ...(attributes === undefined ? {} : { attributes }),
+  };
+}
+
+test('breakdown by distractor: other objects of the picture sharing an attribute or the name, by hand', () => {
+  const a = structured(0.2, 1, [1], 'circle', ['purple']);
+  const b = structured(0.3, 1, [2], 'square', ['purple']);
+  const c = structured(0.6, 1, [3], 'square', ['black']);
+  // Another phrase for a's object: it shares a's annotation id, so neither is the other's distractor.
+  const d = structured(0.4, 1, [1], 'circle', ['large', 'purple']);
+  const e = structured(0.9, 2, [10], 'star', ['red']);
+  // Same name, other attribute, but in another picture.
+  const f = structured(0.8, 3, [11], 'star', ['blue']);
+  const g = structured(0.5, 2, [12]);
+  // Without annotation ids it cannot be told from e's object: unknown, and no distractor for e.
+  const h = structured(0.7, 2, [], 'star', ['blue']);
+  const scores = [a, b, c, d, e, f, g, h];
+  const images = (t: TaskScore) => scores.filter((s) => s.image_id === t.image_id);
+  assert.deepEqual(
+    scores.map((t) => distractor(t, images(t))),
+    ['same attribute, other name', 'both', 'same name, other attributes', 'same attribute, other name', 'none', 'none', 'unknown', 'unknown'],
+  );
+  assert.deepEqual(
+    breakdownScores(scores).byDistractor.map((g) => [g.name, g.tasks, Number(g.miou.toFixed(12))]),
+    [['none', 2, 0.85], ['same attribute, other name', 2, 0.3], ['same name, other attributes', 1, 0.6], ['both', 1, 0.3], ['unknown', 2, 0.6]],
+  );
+  // Tasks of other images passed in do not count: the image id is checked.
+  assert.equal(distractor(e, scores), 'none');
+  assert.deepEqual(breakdownScores([a, b]).byDistractor.map((g) => g.name), DISTRACTORS.filter((k) => k !== 'unknown'), 'unknown is listed only when a task is');
 });
 
 test('breakdown: custom buckets, empty groups and bad options', () => {

@@ -58,8 +58,8 @@ test('paper protocol, constant prediction: hand-derived mIoU, IoU_FG and AP; ski
   const pos = [...gt.values()].map((g) => g.paper.reduce((a, v) => a + v, 0));
   const all = SIZE * SIZE;
   assert.deepEqual(scores, [
-    { task_id: '1006__61', image_id: 1006, phrase: 'red square', phrase_type: 'attribute', instances: 1, iou: pos[0]! / (1 + all), pixels: all, target_pixels: pos[0], predicted_pixels: all, intersection_pixels: pos[0] },
-    { task_id: '1006__62', image_id: 1006, phrase: 'orange ring', phrase_type: 'attribute', instances: 1, iou: pos[1]! / (1 + all), pixels: all, target_pixels: pos[1], predicted_pixels: all, intersection_pixels: pos[1] },
+    { task_id: '1006__61', image_id: 1006, phrase: 'red square', phrase_type: 'attribute', instances: 1, ann_ids: [61], name: 'square', attributes: ['red'], iou: pos[0]! / (1 + all), pixels: all, target_pixels: pos[0], predicted_pixels: all, intersection_pixels: pos[0] },
+    { task_id: '1006__62', image_id: 1006, phrase: 'orange ring', phrase_type: 'attribute', instances: 1, ann_ids: [62], name: 'ring', attributes: ['orange'], iou: pos[1]! / (1 + all), pixels: all, target_pixels: pos[1], predicted_pixels: all, intersection_pixels: pos[1] },
   ]);
   assert.equal(r.samples, 2);
   assert.equal(r.threshold, 0.3);

@@ -32,7 +32,7 @@ test('each exports entry points at an existing module with exports, types beside
 
 test('clipseg-tfjs/train exposes the training, data and evaluation API', async () => {
   const mod = (await import(sourceOf(pkg.exports['./train']!.default))) as Record<string, unknown>;
-  for (const name of ['runTrain', 'train', 'evaluate', 'breakdownScores', 'makeSynthetic', 'segmentationLoss', 'softDiceLoss', 'rasterizePolygons', 'trainingPreset', 'tinyConfig', 'demoConfig', 'prepareSample']) {
+  for (const name of ['runTrain', 'train', 'evaluate', 'breakdownScores', 'distractor', 'makeSynthetic', 'segmentationLoss', 'softDiceLoss', 'rasterizePolygons', 'trainingPreset', 'tinyConfig', 'demoConfig', 'prepareSample']) {
     assert.equal(typeof mod[name], 'function', name);
   }
   for (const name of ['PhraseCutDataset', 'SamplePipeline', 'SegmentationTask', 'AdamW', 'CosineSchedule', 'FeatureCache', 'PaperMetrics', 'OfficialMetrics']) {

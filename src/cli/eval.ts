@@ -56,7 +56,7 @@ export interface EvalCommandOptions {
   json?: boolean;
   /** Also write one JSON line per task (`TaskScore`) to this file. */
   perTask?: string;
-  /** Also group the per-task IoU by phrase type, target area and spill (`breakdownScores`). */
+  /** Also group the per-task IoU by phrase type, target area, spill and distractor (`breakdownScores`). */
   breakdown?: boolean;
 }
 

@@ -1,7 +1,9 @@
 /**
  * Per-task scores (`evaluate`'s `onTask`, `clipseg eval --per-task`) grouped the way referring-segmentation errors
- * are usually read: by phrase type, by the target's share of the picture, and by whether the prediction spills well
- * beyond the target (which on a segmentation model that finds its targets means it also marks other objects).
+ * are usually read: by phrase type, by the target's share of the picture, by whether the prediction spills well
+ * beyond the target (which on a segmentation model that finds its targets means it also marks other objects), and
+ * by the distractors in the picture: other objects that share the phrase's attribute or its name, which a model that
+ * reads only one of the two cannot tell from the target.
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { TaskScore } from './evaluate.js';
@@ -24,6 +26,37 @@ export interface ScoreBreakdown {
   byTargetArea: ScoreGroup[];
   /** Predicted area at most, then above, `spill` times the target area. */
   byPredictedArea: ScoreGroup[];
+  /** By `distractor(...)` against the other scored tasks of the same image, in `DISTRACTORS` order. */
+  byDistractor: ScoreGroup[];
+}
+
+/**
+ * What else in the picture shares part of a task's phrase: another object (no annotation id in common) named
+ * otherwise that shares one of its attributes ("red square" beside the target "red circle"), one of the same name
+ * with other attributes ("blue circle"), both, or neither. 'unknown' when the task has no `name` or `ann_ids`.
+ */
+export type Distractor = 'none' | 'same attribute, other name' | 'same name, other attributes' | 'both' | 'unknown';
+
+export const DISTRACTORS: readonly Distractor[] = ['none', 'same attribute, other name', 'same name, other attributes', 'both', 'unknown'];
+
+/** The distractor kind of `task` among `others` (the other tasks of its image; `task` itself may be among them). */
+export function distractor(task: TaskScore, others: readonly TaskScore[]): Distractor {
+  if (task.name === undefined || task.ann_ids.length === 0) return 'unknown';
+  const attributes = new Set(task.attributes ?? []);
+  const sameAttributes = (u: TaskScore): boolean => {
+    const theirs = new Set(u.attributes ?? []);
+    return theirs.size === attributes.size && [...theirs].every((a) => attributes.has(a));
+  };
+  let byAttribute = false;
+  let byName = false;
+  for (const u of others) {
+    if (u.image_id !== task.image_id || u.name === undefined || u.ann_ids.length === 0) continue;
+    if (u.ann_ids.some((id) => task.ann_ids.includes(id))) continue;
+    if (u.name !== task.name) byAttribute ||= (u.attributes ?? []).some((a) => attributes.has(a));
+    else byName ||= !sameAttributes(u);
+  }
+  if (byAttribute && byName) return 'both';
+  return byAttribute ? 'same attribute, other name' : byName ? 'same name, other attributes' : 'none';
 }
 
 export interface BreakdownOptions {
@@ -63,11 +96,21 @@ export function breakdownScores(scores: readonly TaskScore[], options: Breakdown
     group(`predicted <= ${spill} x target`, scores.filter((s) => !spills(s))),
     group(`predicted > ${spill} x target`, scores.filter(spills)),
   ];
+  const images = new Map<number, TaskScore[]>();
+  for (const s of scores) {
+    const tasks = images.get(s.image_id);
+    if (tasks === undefined) images.set(s.image_id, [s]);
+    else tasks.push(s);
+  }
+  const kinds = scores.map((s) => distractor(s, images.get(s.image_id)!));
+  // 'unknown' is listed only when some task is, as phrase types list 'unknown' only then.
+  const byDistractor = DISTRACTORS.filter((d) => d !== 'unknown' || kinds.includes(d)).map((d) => group(d, scores.filter((_, i) => kinds[i] === d)));
+
   const all = group('all', scores);
-  return { tasks: all.tasks, miou: all.miou, byPhraseType, byTargetArea, byPredictedArea };
+  return { tasks: all.tasks, miou: all.miou, byPhraseType, byTargetArea, byPredictedArea, byDistractor };
 }
 
 /** The groupings in reading order, each with its title: what printed and Markdown reports list. */
 export function breakdownTables(b: ScoreBreakdown): Array<[title: string, groups: ScoreGroup[]]> {
-  return [['predicted area', b.byPredictedArea], ['target area', b.byTargetArea], ['phrase type', b.byPhraseType]];
+  return [['predicted area', b.byPredictedArea], ['target area', b.byTargetArea], ['phrase type', b.byPhraseType], ['distractor', b.byDistractor]];
 }

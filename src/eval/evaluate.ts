@@ -68,6 +68,11 @@ export interface TaskScore {
   phrase_type?: string;
   /** Number of annotated instances the phrase refers to. */
   instances: number;
+  /** The instances' annotation ids: tasks of one image that share one refer to the same object. */
+  ann_ids: number[];
+  /** `phrase_structure.name` and `.attributes`, when the record has them (`breakdownScores` compares them across an image's tasks). */
+  name?: string;
+  attributes?: string[];
   /** The term the protocol's mean IoU averages: paper TP / (1 + TP + FP + FN); official I / U, 0 when I = 0. */
   iou: number;
   /** Pixels compared: paper the input size squared; official the image's height x width. */
@@ -179,13 +184,16 @@ function binaryAtOriginalSize(prob: Float32Array, size: number, height: number, 
 }
 
 function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap, pixels: number): TaskScore {
-  const type = task.phraseStructure?.type;
+  const { type, name, attributes } = task.phraseStructure ?? {};
   return {
     task_id: task.taskId,
     image_id: task.imageId,
     phrase: task.phrase,
     ...(typeof type === 'string' ? { phrase_type: type } : {}),
     instances: task.annIds.length,
+    ann_ids: task.annIds,
+    ...(typeof name === 'string' ? { name } : {}),
+    ...(Array.isArray(attributes) && attributes.every((a) => typeof a === 'string') ? { attributes } : {}),
     iou,
     pixels,
     target_pixels: o.target,

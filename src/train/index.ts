@@ -7,7 +7,7 @@
  */
 export { runTrain, type TrainCommandOptions, type TrainSummary } from '../cli/train.js';
 export { evaluate, type EvaluateOptions, type EvaluationResult, type Protocol, type TaskScore } from '../eval/evaluate.js';
-export { breakdownScores, type BreakdownOptions, type ScoreBreakdown, type ScoreGroup } from '../eval/breakdown.js';
+export { breakdownScores, distractor, DISTRACTORS, type BreakdownOptions, type Distractor, type ScoreBreakdown, type ScoreGroup } from '../eval/breakdown.js';
 export { PaperMetrics, OfficialMetrics, PAPER_THRESHOLDS, type PaperMetricsResult, type OfficialMetricsResult } from '../eval/metrics.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './adamw.js';
 export { latestCheckpoint, readCheckpoint, restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';

@@ -17,7 +17,7 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate only the first n tasks', number('--limit', true))
     .option('--json', 'print the result as JSON on stdout')
     .option('--per-task <file>', "also write one JSON line per task: task_id, phrase, iou and pixel counts at the threshold")
-    .option('--breakdown', 'also give mIoU by phrase type, target area and predicted-to-target area (under "breakdown" with --json)')
+    .option('--breakdown', 'also give mIoU by phrase type, target area, predicted-to-target area and distractor (under "breakdown" with --json)')
     .action(async (options: EvalCommandOptions) => {
       const { runEval } = await import('../eval.js');
       await runEval(options);
