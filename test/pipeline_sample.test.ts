@@ -175,3 +175,56 @@ test('on the PhraseCut fixture: the wrong-size image is skipped, samples carry t
     await ds.close();
   }
 });
+
+/** Pictures whose tasks carry PhraseCut phrase structures, as `PhraseCutDataset` lists them. */
+function structuredSource(): SampleSource {
+  const tasks = [
+    { imageId: 1, phrase: 'red circle', name: 'circle', attributes: ['red'] },
+    { imageId: 1, phrase: 'blue square', name: 'square', attributes: ['blue'] },
+    { imageId: 2, phrase: 'red star', name: 'star', attributes: ['red'] },
+    { imageId: 2, phrase: 'blue circle', name: 'circle', attributes: ['blue'] },
+    { imageId: 3, phrase: 'red square left of green star', name: 'square', attributes: ['red'] },
+    { imageId: 3, phrase: 'large green triangle', name: 'triangle', attributes: ['large', 'green'] },
+    { imageId: 4, phrase: 'circle', name: 'circle', attributes: [] },
+  ].map((t, i) => ({ ...t, taskId: `${t.imageId}__${i}` }));
+  const base = memorySource(tasks.length);
+  const groups = new Map(tasks.map((t, i) => [t.phrase, [i]]));
+  return { tasks, phraseGroups: () => groups, loadSample: base.loadSample };
+}
+
+test("hard negatives share an attribute with the task's phrase and name nothing in its picture, by hand", async () => {
+  const options = { size: 8, negativeProbability: 1, templates: 'none', withVisual: false, order: 'sequential' } as const;
+  const hard = new SamplePipeline(structuredSource(), 3, { ...options, negatives: 'hard' });
+  const random = new SamplePipeline(structuredSource(), 3, options);
+  const samples = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((p) => hard.sample(p)));
+  assert.ok(samples.every((s) => s.negative && s.label.every((v) => v === 0)));
+  // Picture 1 has a circle and a square: of the red phrases only "red star" names neither. Picture 2 has a star and
+  // a circle, so "red square left of green star" (named a square) is the one for its red star, and "blue square" for
+  // its blue circle; picture 3 mentions a star in a relation, so only "red circle" is left for its red square.
+  assert.equal(samples[0]!.phrase, 'red star');
+  assert.equal(samples[2]!.phrase, 'red square left of green star');
+  assert.equal(samples[3]!.phrase, 'blue square');
+  assert.equal(samples[4]!.phrase, 'red circle');
+  // No blue phrase names something absent from picture 1, no green or large one from picture 3, and "circle" has
+  // no attribute: these fall back to the random draw, the same one the 'random' pipeline makes.
+  for (const p of [1, 5, 6]) {
+    const fallback = await random.sample(p);
+    assert.equal(samples[p]!.phrase, fallback.phrase, `position ${p}`);
+    assert.notEqual(samples[p]!.phrase, structuredSource().tasks[p]!.phrase);
+  }
+  assert.deepEqual(await hard.sample(4), samples[4], 'a pure function of seed and position');
+  assert.throws(() => new SamplePipeline(structuredSource(), 3, { negatives: 'easy' as 'hard' }), /negatives: expected 'random' or 'hard', got easy/);
+});
+
+test('PhraseCutDataset lists each task with its phrase structure\'s name and attributes', async () => {
+  const ds = await PhraseCutDataset.open(FIXTURES, { split: 'test' });
+  try {
+    assert.deepEqual(ds.tasks.map((t) => [t.phrase, t.name, t.attributes]), [
+      ['red square', 'square', ['red']],
+      ['orange ring', 'ring', ['orange']],
+      ['broken picture', 'picture', ['broken']],
+    ]);
+  } finally {
+    await ds.close();
+  }
+});

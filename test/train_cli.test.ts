@@ -78,6 +78,10 @@ test('bad training options fail with typed errors before any work', async () => 
   await assert.rejects(runTrain({ data, out, config: 'huge' }), (e) => e instanceof ConfigError && /unknown training preset 'huge'/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', steps: 0 }), (e) => e instanceof InvalidArgumentError && /--steps/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', negativeProb: 2 }), (e) => e instanceof InvalidArgumentError && /--negative-prob/.test(e.message));
+  await assert.rejects(
+    runTrain({ data, out, config: 'tiny', negatives: 'easy' as 'hard' }),
+    (e) => e instanceof InvalidArgumentError && /--negatives: expected 'random' or 'hard', got 'easy'/.test(e.message),
+  );
   await assert.rejects(runTrain({ data, out, config: path.join(root, 'missing.json') }), (e) => e instanceof ConfigError && /missing\.json/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', order: 'random' as 'shuffle' }), (e) => e instanceof InvalidArgumentError && /--order/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', loss: 'dice' as 'bce' }), (e) => e instanceof InvalidArgumentError && /--loss/.test(e.message) && /'dice'/.test(e.message));

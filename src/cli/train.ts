@@ -58,6 +58,8 @@ export interface TrainCommandOptions {
   /** Build visual supports and mix text and visual conditionals (PC+; default true). */
   visual?: boolean;
   negativeProb?: number;
+  /** 'random' (the paper's) or 'hard' (`PipelineOptions.negatives`). */
+  negatives?: 'random' | 'hard';
   /** 'bce' (the recipe's, default) or 'bce+dice' (adds a per-sample soft Dice term). */
   loss?: SegmentationLoss;
   templates?: 'mixed' | 'none';
@@ -164,6 +166,9 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     checkOptional(name, value, integer, min);
   }
   if (options.negativeProb !== undefined && options.negativeProb > 1) throw new InvalidArgumentError(`--negative-prob: expected a probability in [0, 1], got ${options.negativeProb}`);
+  if (options.negatives !== undefined && options.negatives !== 'random' && options.negatives !== 'hard') {
+    throw new InvalidArgumentError(`--negatives: expected 'random' or 'hard', got '${String(options.negatives)}'`);
+  }
   if (options.templates !== undefined && options.templates !== 'mixed' && options.templates !== 'none') {
     throw new InvalidArgumentError(`--templates: expected 'mixed' or 'none', got '${String(options.templates)}'`);
   }
@@ -197,6 +202,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       size: imageSize,
       withVisual: options.visual ?? true,
       ...(options.negativeProb === undefined ? {} : { negativeProbability: options.negativeProb }),
+      ...(options.negatives === undefined ? {} : { negatives: options.negatives }),
       ...(options.templates === undefined ? {} : { templates: options.templates }),
       ...(options.order === undefined ? {} : { order: options.order }),
       ...(options.crop === undefined ? {} : { crop: options.crop }),

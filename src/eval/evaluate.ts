@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { rethrowWasmTrap, WASM_RESTART } from '../failures.js';
 import { count } from '../text.js';
-import { PhraseCutDataset, type PhraseCutTask, type SkipReason } from '../train/phrasecut.js';
+import { PhraseCutDataset, nameAndAttributes, type PhraseCutTask, type SkipReason } from '../train/phrasecut.js';
 import type { RasterRule } from '../train/rasterize.js';
 import { prepareSample } from '../train/sample_pipeline.js';
 import { OfficialMetrics, PaperMetrics, maskOverlap, paperIou, type MaskOverlap, type PaperMetricsResult } from './metrics.js';
@@ -184,7 +184,7 @@ function binaryAtOriginalSize(prob: Float32Array, size: number, height: number, 
 }
 
 function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap, pixels: number): TaskScore {
-  const { type, name, attributes } = task.phraseStructure ?? {};
+  const type = task.phraseStructure?.type;
   return {
     task_id: task.taskId,
     image_id: task.imageId,
@@ -192,8 +192,7 @@ function taskScore(task: PhraseCutTask, iou: number, o: MaskOverlap, pixels: num
     ...(typeof type === 'string' ? { phrase_type: type } : {}),
     instances: task.annIds.length,
     ann_ids: task.annIds,
-    ...(typeof name === 'string' ? { name } : {}),
-    ...(Array.isArray(attributes) && attributes.every((a) => typeof a === 'string') ? { attributes } : {}),
+    ...nameAndAttributes(task.phraseStructure),
     iou,
     pixels,
     target_pixels: o.target,

@@ -64,6 +64,9 @@ export interface TaskEntry {
   taskId: string;
   imageId: number;
   phrase: string;
+  /** `phrase_structure.name` and `.attributes`, when the record has them (hard negatives draw on them). */
+  name?: string;
+  attributes?: readonly string[];
   file: number;
   offset: number;
   length: number;
@@ -75,6 +78,15 @@ export interface PhraseStructure {
   relation_descriptions?: unknown[];
   type?: string;
   [key: string]: unknown;
+}
+
+/** A structure's `name` and `attributes`, each only when well-formed (a string; a list of strings). */
+export function nameAndAttributes(structure: PhraseStructure | undefined): { name?: string; attributes?: string[] } {
+  const { name, attributes } = structure ?? {};
+  return {
+    ...(typeof name === 'string' ? { name } : {}),
+    ...(Array.isArray(attributes) && attributes.every((a) => typeof a === 'string') ? { attributes } : {}),
+  };
 }
 
 export interface PhraseCutTask {
@@ -273,7 +285,15 @@ export class PhraseCutDataset {
             continue;
           }
           seen.add(task.taskId);
-          tasks.push({ taskId: task.taskId, imageId: task.imageId, phrase: task.phrase, file: fileIndex, offset: element.offset, length: element.length });
+          tasks.push({
+            taskId: task.taskId,
+            imageId: task.imageId,
+            phrase: task.phrase,
+            ...nameAndAttributes(task.phraseStructure),
+            file: fileIndex,
+            offset: element.offset,
+            length: element.length,
+          });
         }
       } catch (err) {
         if (err instanceof ClipSegError && !(err instanceof DatasetError)) {

@@ -4,7 +4,8 @@
  *   random square crop of side min(H, W), the first of 50 tries where the target covers > 5% of the full image area
  *   (else the try with most target pixels) -> resize to 352 (image bilinear with align_corners, mask nearest, as torch
  *   `F.interpolate`) -> /255 and ImageNet normalisation -> negative with probability 0.2 (another unique phrase,
- *   empty mask) -> one of 9 prompt templates -> a visual support (another sample with the same phrase, same crop and
+ *   empty mask; or, with `negatives: 'hard'`, one that shares an attribute and names nothing in the picture) -> one of
+ *   9 prompt templates -> a visual support (another sample with the same phrase, same crop and
  *   resize, then crop/blur/darken) -> a text weight ~ U(0, 0.5), or 1 without a valid support.
  *
  * Everything random comes from `Rng.derive(seed, 'sample', position)`, so sample `position` of a run is the same
@@ -22,7 +23,14 @@ export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.
 
 /** What the pipeline needs from a dataset; `PhraseCutDataset` provides it. */
 export interface SampleSource {
-  readonly tasks: ReadonlyArray<{ readonly taskId: string; readonly phrase: string }>;
+  /** `imageId`, `name` and `attributes` (PhraseCut's `phrase_structure`) are needed by hard negatives only. */
+  readonly tasks: ReadonlyArray<{
+    readonly taskId: string;
+    readonly phrase: string;
+    readonly imageId?: number;
+    readonly name?: string;
+    readonly attributes?: readonly string[];
+  }>;
   phraseGroups(): ReadonlyMap<string, readonly number[]>;
   loadSample(index: number, rule?: RasterRule): Promise<{ image: RawImage; mask: Uint8Array } | null>;
 }
@@ -36,6 +44,13 @@ export interface PipelineOptions {
   /** A crop is accepted when the target covers more than this fraction of the full image area (0.05). */
   minCoverage: number;
   negativeProbability: number;
+  /**
+   * 'random' (the paper's): a negative's phrase is any other phrase of the dataset. 'hard': a phrase that shares an
+   * attribute with the task's and whose name occurs in none of the picture's phrases ("red star" for "red circle"
+   * in a picture without stars), so that the attribute alone does not find the target; a task without such a phrase
+   * falls back to 'random'. Its empty label assumes that what no phrase of the picture names is absent from it.
+   */
+  negatives: 'random' | 'hard';
   /** 'mixed': one of the 9 templates per sample (PC+); 'none': the raw phrase (PC). */
   templates: 'mixed' | 'none';
   /** Build a visual support per sample (PC+). */
@@ -54,6 +69,7 @@ export const PAPER_PIPELINE: Readonly<PipelineOptions> = Object.freeze({
   cropTries: 50,
   minCoverage: 0.05,
   negativeProbability: 0.2,
+  negatives: 'random',
   templates: 'mixed',
   withVisual: true,
   textWeightRange: [0, 0.5] as const,
@@ -180,6 +196,50 @@ export function findCrop(
   return { y: best.y, x: best.x, accepted: false };
 }
 
+interface HardNegatives {
+  /** The distinct phrases carrying each attribute, with their names, in dataset order. */
+  byAttribute: Map<string, Array<{ phrase: string; name: string }>>;
+  /** Each picture's phrases, space-padded and joined, for whole-word lookups of a name. */
+  pictureText: Map<number, string>;
+}
+
+function indexHardNegatives(tasks: SampleSource['tasks']): HardNegatives {
+  const byAttribute = new Map<string, Array<{ phrase: string; name: string }>>();
+  const seen = new Map<string, Set<string>>();
+  const pictures = new Map<number, string[]>();
+  const listIn = <K, V>(map: Map<K, V[]>, key: K): V[] => {
+    const list = map.get(key) ?? [];
+    if (list.length === 0) map.set(key, list);
+    return list;
+  };
+  for (const t of tasks) {
+    if (t.imageId !== undefined) listIn(pictures, t.imageId).push(t.phrase);
+    if (t.name === undefined) continue;
+    for (const a of t.attributes ?? []) {
+      const phrases = seen.get(a) ?? new Set<string>();
+      seen.set(a, phrases);
+      if (phrases.has(t.phrase)) continue;
+      phrases.add(t.phrase);
+      listIn(byAttribute, a).push({ phrase: t.phrase, name: t.name });
+    }
+  }
+  const pictureText = new Map([...pictures].map(([id, phrases]) => [id, ` ${phrases.join(' | ')} `]));
+  return { byAttribute, pictureText };
+}
+
+/** The hard-negative phrases of `task`, in dataset order; empty without a picture id or attributes. */
+function hardNegatives(index: HardNegatives, task: SampleSource['tasks'][number]): string[] {
+  const text = task.imageId === undefined ? undefined : index.pictureText.get(task.imageId);
+  if (text === undefined) return [];
+  const out = new Set<string>();
+  for (const a of task.attributes ?? []) {
+    for (const c of index.byAttribute.get(a) ?? []) {
+      if (!text.includes(` ${c.name} `)) out.add(c.phrase);
+    }
+  }
+  return [...out];
+}
+
 function validate(options: PipelineOptions): PipelineOptions {
   const { size, cropTries, minCoverage, negativeProbability, textWeightRange: [lo, hi] } = options;
   if (!Number.isSafeInteger(size) || size < 1) throw new InvalidArgumentError(`size: expected a positive integer, got ${size}`);
@@ -189,6 +249,7 @@ function validate(options: PipelineOptions): PipelineOptions {
     throw new InvalidArgumentError(`negativeProbability: expected a probability in [0, 1], got ${negativeProbability}`);
   }
   if (!(lo >= 0 && hi <= 1 && lo <= hi)) throw new InvalidArgumentError(`textWeightRange: expected 0 <= low <= high <= 1, got [${lo}, ${hi}]`);
+  if (options.negatives !== 'random' && options.negatives !== 'hard') throw new InvalidArgumentError(`negatives: expected 'random' or 'hard', got ${String(options.negatives)}`);
   if (options.templates !== 'mixed' && options.templates !== 'none') throw new InvalidArgumentError(`templates: expected 'mixed' or 'none', got ${String(options.templates)}`);
   if (options.order !== 'shuffle' && options.order !== 'sequential') throw new InvalidArgumentError(`order: expected 'shuffle' or 'sequential', got ${String(options.order)}`);
   return options;
@@ -245,6 +306,7 @@ export class SamplePipeline {
   readonly seed: number;
   private readonly source: SampleSource;
   private readonly phrases: readonly string[];
+  private readonly hard: HardNegatives | undefined;
   private epochOrder: { epoch: number; order: Uint32Array } | undefined;
 
   constructor(source: SampleSource, seed: number, options: Partial<PipelineOptions> = {}) {
@@ -254,6 +316,7 @@ export class SamplePipeline {
     this.seed = seed;
     this.source = source;
     this.phrases = [...source.phraseGroups().keys()];
+    this.hard = this.options.negatives === 'hard' ? indexHardNegatives(source.tasks) : undefined;
   }
 
   get length(): number {
@@ -299,8 +362,10 @@ export class SamplePipeline {
     let negative = false;
     const label = new Float32Array(prepared.label.length);
     if (rng.next() < this.options.negativeProbability && this.phrases.length > 1) {
+      const hard = this.hard === undefined ? [] : hardNegatives(this.hard, task);
       let other = phrase;
-      while (other === phrase) other = rng.pick(this.phrases);
+      if (hard.length > 0) other = rng.pick(hard);
+      else while (other === phrase) other = rng.pick(this.phrases);
       phrase = other;
       negative = true;
     } else {

@@ -33,6 +33,7 @@ export function registerTrain(program: Command): void {
     .option('--keep <n>', 'checkpoints to keep', number('--keep', true))
     .option('--no-visual', 'text prompts only: no visual supports, no text/visual mixing')
     .option('--negative-prob <p>', 'probability of a negative sample (other phrase, empty mask)', number('--negative-prob', false))
+    .option('--negatives <kind>', "'random' (any other phrase, the recipe's) or 'hard' (a phrase sharing an attribute with the task's and naming nothing in its picture)")
     .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
     .option('--no-crop', 'squash whole images (as evaluation does) instead of random square crops; un-augmented samples of one image then share a vision pass')
     .option('--loss <kind>', "'bce' (the recipe's) or 'bce+dice' (adds a per-sample soft Dice term: small objects weigh as much as large ones)")
