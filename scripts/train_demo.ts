@@ -17,8 +17,8 @@
  * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume,
  * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
  * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gave the same
- * floats in the short runs compared), --negatives random|hard (`clipseg train --negatives`). Every random choice is
- * seeded, so the run is reproducible.
+ * floats in the runs compared, up to 513 steps), --negatives random|hard (`clipseg train --negatives`). Every random
+ * choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
