@@ -4,9 +4,9 @@
  *   random square crop of side min(H, W), the first of 50 tries where the target covers > 5% of the full image area
  *   (else the try with most target pixels) -> resize to 352 (image bilinear with align_corners, mask nearest, as torch
  *   `F.interpolate`) -> /255 and ImageNet normalisation -> negative with probability 0.2 (another unique phrase,
- *   empty mask; or, with `negatives: 'hard'`, one that shares an attribute and names nothing in the picture) -> one of
- *   9 prompt templates -> a visual support (another sample with the same phrase, same crop and
- *   resize, then crop/blur/darken) -> a text weight ~ U(0, 0.5), or 1 without a valid support.
+ *   empty mask; or, with `negatives: 'hard'`, one that shares an attribute and names nothing in the picture) -> one
+ *   of 9 prompt templates -> a visual support (another sample with the same phrase, same crop and resize, then
+ *   crop/blur/darken) -> a text weight ~ U(0, 0.5), or 1 without a valid support.
  *
  * Everything random comes from `Rng.derive(seed, 'sample', position)`, so sample `position` of a run is the same
  * whatever was loaded before it. Pure typed-array code: no tensors are created.
@@ -208,8 +208,8 @@ function indexHardNegatives(tasks: SampleSource['tasks']): HardNegatives {
   const seen = new Map<string, Set<string>>();
   const pictures = new Map<number, string[]>();
   const listIn = <K, V>(map: Map<K, V[]>, key: K): V[] => {
-    const list = map.get(key) ?? [];
-    if (list.length === 0) map.set(key, list);
+    let list = map.get(key);
+    if (list === undefined) map.set(key, (list = []));
     return list;
   };
   for (const t of tasks) {
