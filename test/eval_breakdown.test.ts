@@ -100,6 +100,10 @@ test('breakdown by distractor: other objects of the picture sharing an attribute
   );
   // Tasks of other images passed in do not count: the image id is checked.
   assert.equal(distractor(e, scores), 'none');
+  // A record from a per-task file written before ann_ids were recorded is 'unknown', and no distractor for others.
+  const { ann_ids: _, ...old } = structured(0.1, 1, [4], 'star', ['purple']);
+  assert.equal(distractor(old, [a, old]), 'unknown');
+  assert.equal(distractor(a, [a, old]), 'none');
   assert.deepEqual(breakdownScores([a, b]).byDistractor.map((g) => g.name), DISTRACTORS.filter((k) => k !== 'unknown'), 'unknown is listed only when a task is');
 });
 

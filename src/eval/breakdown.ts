@@ -33,7 +33,8 @@ export interface ScoreBreakdown {
 /**
  * What else in the picture shares part of a task's phrase: another object (no annotation id in common) named
  * otherwise that shares one of its attributes ("red square" beside the target "red circle"), one of the same name
- * with other attributes ("blue circle"), both, or neither. 'unknown' when the task has no `name` or `ann_ids`.
+ * with other attributes ("blue circle"), both, or neither. 'unknown' when the task has no `name` or `ann_ids` (as in
+ * per-task files written before they were recorded).
  */
 export type Distractor = 'none' | 'same attribute, other name' | 'same name, other attributes' | 'both' | 'unknown';
 
@@ -41,7 +42,8 @@ export const DISTRACTORS: readonly Distractor[] = ['none', 'same attribute, othe
 
 /** The distractor kind of `task` among `others` (the other tasks of its image; `task` itself may be among them). */
 export function distractor(task: TaskScore, others: readonly TaskScore[]): Distractor {
-  if (task.name === undefined || task.ann_ids.length === 0) return 'unknown';
+  const ids = task.ann_ids ?? [];
+  if (task.name === undefined || ids.length === 0) return 'unknown';
   const attributes = new Set(task.attributes ?? []);
   const sameAttributes = (u: TaskScore): boolean => {
     const theirs = new Set(u.attributes ?? []);
@@ -50,8 +52,9 @@ export function distractor(task: TaskScore, others: readonly TaskScore[]): Distr
   let byAttribute = false;
   let byName = false;
   for (const u of others) {
-    if (u.image_id !== task.image_id || u.name === undefined || u.ann_ids.length === 0) continue;
-    if (u.ann_ids.some((id) => task.ann_ids.includes(id))) continue;
+    const theirIds = u.ann_ids ?? [];
+    if (u.image_id !== task.image_id || u.name === undefined || theirIds.length === 0) continue;
+    if (theirIds.some((id) => ids.includes(id))) continue;
     if (u.name !== task.name) byAttribute ||= (u.attributes ?? []).some((a) => attributes.has(a));
     else byName ||= !sameAttributes(u);
   }

@@ -68,8 +68,11 @@ export interface TaskScore {
   phrase_type?: string;
   /** Number of annotated instances the phrase refers to. */
   instances: number;
-  /** The instances' annotation ids: tasks of one image that share one refer to the same object. */
-  ann_ids: number[];
+  /**
+   * The instances' annotation ids: tasks of one image that share one refer to the same object. Always written here;
+   * optional because per-task files written before it existed lack it.
+   */
+  ann_ids?: number[];
   /** `phrase_structure.name` and `.attributes`, when the record has them (`breakdownScores` compares them across an image's tasks). */
   name?: string;
   attributes?: string[];
