@@ -186,6 +186,10 @@ function structuredSource(): SampleSource {
     { imageId: 3, phrase: 'red square left of green star', name: 'square', attributes: ['red'] },
     { imageId: 3, phrase: 'large green triangle', name: 'triangle', attributes: ['large', 'green'] },
     { imageId: 4, phrase: 'circle', name: 'circle', attributes: [] },
+    // The phrase says "chairs", the structure's name "chair": the name counts as named in the picture.
+    { imageId: 5, phrase: 'wooden chairs', name: 'chair', attributes: ['wooden'] },
+    { imageId: 6, phrase: 'wooden chair', name: 'chair', attributes: ['wooden'] },
+    { imageId: 6, phrase: 'wooden table', name: 'table', attributes: ['wooden'] },
   ].map((t, i) => ({ ...t, taskId: `${t.imageId}__${i}` }));
   const base = memorySource(tasks.length);
   const groups = new Map(tasks.map((t, i) => [t.phrase, [i]]));
@@ -205,6 +209,10 @@ test("hard negatives share an attribute with the task's phrase and name nothing 
   assert.equal(samples[2]!.phrase, 'red square left of green star');
   assert.equal(samples[3]!.phrase, 'blue square');
   assert.equal(samples[4]!.phrase, 'red circle');
+  for (let seed = 0; seed < 8; seed++) {
+    const other = new SamplePipeline(structuredSource(), seed, { ...options, negatives: 'hard' });
+    assert.equal((await other.sample(7)).phrase, 'wooden table', `seed ${seed}: "wooden chair" names what "wooden chairs" shows`);
+  }
   // No blue phrase names something absent from picture 1, no green or large one from picture 3, and "circle" has
   // no attribute: these fall back to the random draw, the same one the 'random' pipeline makes.
   for (const p of [1, 5, 6]) {

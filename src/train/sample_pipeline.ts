@@ -46,8 +46,8 @@ export interface PipelineOptions {
   negativeProbability: number;
   /**
    * 'random' (the paper's): a negative's phrase is any other phrase of the dataset. 'hard': a phrase that shares an
-   * attribute with the task's and whose name occurs in none of the picture's phrases ("red star" for "red circle"
-   * in a picture without stars), so that the attribute alone does not find the target; a task without such a phrase
+   * attribute with the task's and whose name occurs in none of the picture's phrases and names ("red star" for "red
+   * circle" in a picture without stars), so that the attribute alone does not find the target; a task without such a phrase
    * falls back to 'random'. Its empty label assumes that what no phrase of the picture names is absent from it.
    */
   negatives: 'random' | 'hard';
@@ -199,7 +199,7 @@ export function findCrop(
 interface HardNegatives {
   /** The distinct phrases carrying each attribute, with their names, in dataset order. */
   byAttribute: Map<string, Array<{ phrase: string; name: string }>>;
-  /** Each picture's phrases, space-padded and joined, for whole-word lookups of a name. */
+  /** Each picture's phrases and names, space-padded and joined, for whole-word lookups of a name. */
   pictureText: Map<number, string>;
 }
 
@@ -213,7 +213,8 @@ function indexHardNegatives(tasks: SampleSource['tasks']): HardNegatives {
     return list;
   };
   for (const t of tasks) {
-    if (t.imageId !== undefined) listIn(pictures, t.imageId).push(t.phrase);
+    // The name too: PhraseCut names "man" in the phrase "two men", and a hard "white man" must not go to that picture.
+    if (t.imageId !== undefined) listIn(pictures, t.imageId).push(t.phrase, ...(t.name === undefined ? [] : [t.name]));
     if (t.name === undefined) continue;
     for (const a of t.attributes ?? []) {
       const phrases = seen.get(a) ?? new Set<string>();
