@@ -91,7 +91,8 @@ export function tinyConfig(): CLIPSegConfig {
  * time per step. Its misses are objects of the named colour and another shape (`clipseg eval --breakdown`, distractor
  * 'same attribute, other name'), but hard negatives (`--negatives hard`: "red star" for "red circle" in a picture
  * without stars) did not teach shape in the same 1,500 steps: test mIoU 0.613, AP 0.546, and that group's mIoU 0.442
- * against 0.445. The model underfits (on its training tasks it scores the same mIoU as on held-out ones), so
+ * against 0.445. Neither did four vision layers (decoder reading [1, 3]) in those 1,500 steps: test mIoU 0.605, that
+ * group 0.440. The model underfits (on its training tasks it scores the same mIoU as on held-out ones), so
  * samples seen are the limit; the restarts (`DEMO_RESTARTS`) add samples and input resolution.
  */
 export function demoConfig(): CLIPSegConfig {
