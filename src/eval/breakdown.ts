@@ -5,6 +5,7 @@
  * by the distractors in the picture: other objects that share the phrase's attribute or its name, which a model that
  * reads only one of the two cannot tell from the target.
  */
+import { listIn } from '../collections.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { TaskScore } from './evaluate.js';
 
@@ -100,11 +101,7 @@ export function breakdownScores(scores: readonly TaskScore[], options: Breakdown
     group(`predicted > ${spill} x target`, scores.filter(spills)),
   ];
   const images = new Map<number, TaskScore[]>();
-  for (const s of scores) {
-    const tasks = images.get(s.image_id);
-    if (tasks === undefined) images.set(s.image_id, [s]);
-    else tasks.push(s);
-  }
+  for (const s of scores) listIn(images, s.image_id).push(s);
   const kinds = scores.map((s) => distractor(s, images.get(s.image_id)!));
   // 'unknown' is listed only when some task is, as phrase types list 'unknown' only then.
   const byDistractor = DISTRACTORS.filter((d) => d !== 'unknown' || kinds.includes(d)).map((d) => group(d, scores.filter((_, i) => kinds[i] === d)));

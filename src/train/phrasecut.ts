@@ -10,6 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { entryIn, listIn } from '../collections.js';
 import { ClipSegError, DatasetError } from '../errors.js';
 import { loadImage } from '../io/image_io.js';
 import { LruCache } from '../pipeline/lru.js';
@@ -243,12 +244,7 @@ export class PhraseCutDataset {
     // PhraseCut's 310k training tasks repeat few names and attribute lists. Sharing one copy of each, the list of
     // 310k entries grew by 12 MB in a heap measurement, against 29 MB with a copy per task.
     const shared = new Map<string, string | readonly string[]>();
-    const share = <T extends string | readonly string[]>(key: string, value: T): T => {
-      const known = shared.get(key);
-      if (known !== undefined) return known as T;
-      shared.set(key, value);
-      return value;
-    };
+    const share = <T extends string | readonly string[]>(key: string, value: T): T => entryIn(shared, key, () => value) as T;
     const seen = new Set<string>();
     for (const part of parts) {
       const file = path.join(root, `refer_${part}.json`);
@@ -340,11 +336,7 @@ export class PhraseCutDataset {
   phraseGroups(): ReadonlyMap<string, readonly number[]> {
     if (this.groups === undefined) {
       const groups = new Map<string, number[]>();
-      this.tasks.forEach((t, i) => {
-        const list = groups.get(t.phrase);
-        if (list === undefined) groups.set(t.phrase, [i]);
-        else list.push(i);
-      });
+      this.tasks.forEach((t, i) => listIn(groups, t.phrase).push(i));
       this.groups = new Map([...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
     }
     return this.groups;

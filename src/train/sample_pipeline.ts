@@ -11,6 +11,7 @@
  * Everything random comes from `Rng.derive(seed, 'sample', position)`, so sample `position` of a run is the same
  * whatever was loaded before it. Pure typed-array code: no tensors are created.
  */
+import { entryIn, listIn } from '../collections.js';
 import { DatasetError, InvalidArgumentError } from '../errors.js';
 import type { RawImage } from '../processor/image.js';
 import { type VisualPromptOptions, makeVisualPromptNormalized } from '../processor/visual_prompt.js';
@@ -207,18 +208,12 @@ function indexHardNegatives(tasks: SampleSource['tasks']): HardNegatives {
   const byAttribute = new Map<string, Array<{ phrase: string; name: string }>>();
   const seen = new Map<string, Set<string>>();
   const pictures = new Map<number, string[]>();
-  const listIn = <K, V>(map: Map<K, V[]>, key: K): V[] => {
-    let list = map.get(key);
-    if (list === undefined) map.set(key, (list = []));
-    return list;
-  };
   for (const t of tasks) {
     // The name too: PhraseCut names "man" in the phrase "two men", and a hard "white man" must not go to that picture.
     if (t.imageId !== undefined) listIn(pictures, t.imageId).push(t.phrase, ...(t.name === undefined ? [] : [t.name]));
     if (t.name === undefined) continue;
     for (const a of t.attributes ?? []) {
-      const phrases = seen.get(a) ?? new Set<string>();
-      seen.set(a, phrases);
+      const phrases = entryIn(seen, a, () => new Set<string>());
       if (phrases.has(t.phrase)) continue;
       phrases.add(t.phrase);
       listIn(byAttribute, a).push({ phrase: t.phrase, name: t.name });

@@ -11,6 +11,7 @@
 import { Jimp } from 'jimp';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { listIn } from '../collections.js';
 import { InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { rasterizePolygons } from './rasterize.js';
@@ -250,9 +251,8 @@ function makeTasks(imageId: number, objects: readonly SceneObject[], grey: boole
   const bySet = new Map<string, Description[]>();
   for (const d of describe(objects, grey)) {
     const key = d.targets.map((t) => t.annId).join('_');
-    const list = bySet.get(key);
-    if (list === undefined) bySet.set(key, [d]);
-    else if (!list.some((e) => e.phrase === d.phrase)) list.push(d);
+    const list = listIn(bySet, key);
+    if (!list.some((e) => e.phrase === d.phrase)) list.push(d);
   }
   const chosen = [...bySet.values()].map((list) => rng.pick(list));
   rng.shuffle(chosen);
