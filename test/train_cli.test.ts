@@ -85,6 +85,10 @@ test('bad training options fail with typed errors before any work', async () => 
   await assert.rejects(runTrain({ data, out, config: path.join(root, 'missing.json') }), (e) => e instanceof ConfigError && /missing\.json/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', order: 'random' as 'shuffle' }), (e) => e instanceof InvalidArgumentError && /--order/.test(e.message));
   await assert.rejects(runTrain({ data, out, config: 'tiny', loss: 'dice' as 'bce' }), (e) => e instanceof InvalidArgumentError && /--loss/.test(e.message) && /'dice'/.test(e.message));
+  await assert.rejects(
+    runTrain({ data, out, config: 'tiny', freeze: ['clip.text_model.*.q_proj.*'] }),
+    (e) => e instanceof InvalidArgumentError && e.message.startsWith("--freeze: 'clip.text_model.*.q_proj.*' matches no parameter"),
+  );
   assert.ok(!existsSync(out), 'nothing was written');
 });
 
@@ -92,9 +96,13 @@ test('the train subcommand parses its flags and rejects malformed numbers', asyn
   const program = new Command('clipseg').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   registerTrain(program);
   const train = program.commands.find((c) => c.name() === 'train')!;
-  for (const flag of ['--data', '--out', '--config', '--init', '--steps', '--batch-size', '--accumulate', '--lr', '--seed', '--resume', '--eval-every', '--eval-split', '--full-finetune', '--feature-cache', '--order', '--loss', '--no-visual']) {
+  for (const flag of ['--data', '--out', '--config', '--init', '--steps', '--batch-size', '--accumulate', '--lr', '--seed', '--resume', '--eval-every', '--eval-split', '--full-finetune', '--freeze', '--feature-cache', '--order', '--loss', '--no-visual']) {
     assert.ok(train.options.some((o) => o.long === flag), flag);
   }
+  // --freeze takes one or more globs, up to the next option.
+  train.parseOptions(['--freeze', 'clip.text_model.**', 'decoder.film_add.*', '--steps', '3']);
+  assert.deepEqual(train.opts().freeze, ['clip.text_model.**', 'decoder.film_add.*']);
+  assert.equal(train.opts().steps, 3);
   await assert.rejects(
     program.parseAsync(['train', '--data', data, '--out', path.join(root, 'x'), '--steps', 'ten'], { from: 'user' }),
     (e) => e instanceof InvalidArgumentError && /--steps: expected an integer, got 'ten'/.test(e.message),

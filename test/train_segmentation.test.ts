@@ -23,7 +23,7 @@ import { bceWithLogits } from '../src/models/losses.js';
 import { makeSynthetic } from '../src/train/synthetic.js';
 import { train, type TrainerOptions } from '../src/train/trainer.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
-import { TrainingError } from '../src/errors.js';
+import { InvalidArgumentError, TrainingError } from '../src/errors.js';
 
 await tf.setBackend('wasm');
 
@@ -54,10 +54,19 @@ function makeTask(options: {
   cache?: FeatureCache;
   model?: CLIPSegForImageSegmentation;
   loss?: SegmentationLoss;
+  freeze?: string[];
 }): SegmentationTask {
   const model = options.model ?? new CLIPSegForImageSegmentation(tinyConfig(), { seed: 11 });
   const pipeline = new SamplePipeline(dataset, RUN.seed, { ...TEXT_ONLY, ...options.pipeline });
-  return new SegmentationTask({ model, pipeline, tokenizer, fullFinetune: options.fullFinetune, featureCache: options.cache, ...(options.loss ? { loss: options.loss } : {}) });
+  return new SegmentationTask({
+    model,
+    pipeline,
+    tokenizer,
+    fullFinetune: options.fullFinetune,
+    featureCache: options.cache,
+    ...(options.loss ? { loss: options.loss } : {}),
+    ...(options.freeze ? { freeze: options.freeze } : {}),
+  });
 }
 
 function values(model: CLIPSegForImageSegmentation, prefix = ''): Map<string, Float32Array> {
@@ -99,7 +108,7 @@ test('decoder-only training with visual mixing: CLIP is untouched and checkpoint
   const decoderBefore = values(task.model, 'decoder.');
   const outDir = path.join(root, 'decoder');
   const numTensors = tf.memory().numTensors;
-  const result = await train(task, { ...RUN, steps: 4, checkpointEvery: 4, outDir });
+  const result = await train(task, { ...RUN, steps: 8, checkpointEvery: 4, outDir, stopAt: 4 });
   assert.equal(tf.memory().numTensors, numTensors);
   for (const [key, v] of values(task.model, 'clip.')) assert.deepEqual(v, clipBefore.get(key), `frozen: ${key}`);
   const changed = [...values(task.model, 'decoder.')].filter(([key, v]) => v.some((x, i) => x !== decoderBefore.get(key)![i]));
@@ -108,6 +117,42 @@ test('decoder-only training with visual mixing: CLIP is untouched and checkpoint
   assert.ok([...ckpt.params.keys()].every((k) => k.startsWith('decoder.')));
   assert.equal(ckpt.params.size, decoderBefore.size);
   assert.equal((ckpt.state.task as { fullFinetune: boolean }).fullFinetune, false);
+  task.model.dispose();
+});
+
+test('frozen parameters stay at their initial values, are left out of checkpoints, and must match the resumed run', async () => {
+  const freeze = ['clip.text_model.encoder.layers.*.self_attn.[qk]_proj.*', 'decoder.film_add.**'];
+  // '[' is no glob syntax: the first pattern matches nothing and is refused, naming the option and the pattern.
+  assert.throws(
+    () => makeTask({ fullFinetune: true, freeze }),
+    (e) => e instanceof InvalidArgumentError && /^freeze: '/.test(e.message) && e.message.includes(freeze[0]!),
+  );
+  const patterns = ['clip.text_model.encoder.layers.*.self_attn.q_proj.*', 'clip.text_model.encoder.layers.*.self_attn.k_proj.*', 'decoder.film_add.**'];
+  const task = makeTask({ fullFinetune: true, freeze: patterns });
+  const layers = tinyConfig().text_config.num_hidden_layers;
+  // Per text layer: q_proj and k_proj, weight and bias each; film_add: weight and bias.
+  const frozenKeys = task.model.parameters().filter((p) => !p.trainable).map((p) => p.key).sort();
+  assert.equal(frozenKeys.length, 4 * layers + 2, frozenKeys.join(', '));
+  assert.ok(frozenKeys.every((k) => /self_attn\.[qk]_proj\.|^decoder\.film_add\./.test(k)), frozenKeys.join(', '));
+  assert.deepEqual([...task.trainableParameters().keys()].filter((k) => frozenKeys.includes(k)), []);
+  const before = values(task.model);
+  const outDir = path.join(root, 'frozen');
+  const result = await train(task, { ...RUN, steps: 8, checkpointEvery: 4, outDir, stopAt: 4 });
+  for (const [key, v] of values(task.model)) {
+    const moved = v.some((x, i) => x !== before.get(key)![i]);
+    if (frozenKeys.includes(key)) assert.equal(moved, false, `frozen: ${key}`);
+  }
+  const moved = [...values(task.model)].filter(([key, v]) => v.some((x, i) => x !== before.get(key)![i])).length;
+  assert.ok(moved > 0.8 * (before.size - frozenKeys.length), `most other parameters moved (${moved} of ${before.size - frozenKeys.length})`);
+  const ckpt = await readCheckpoint(result.lastCheckpoint!);
+  assert.deepEqual([...ckpt.params.keys()].filter((k) => frozenKeys.includes(k)), []);
+  assert.equal(ckpt.params.size, before.size - frozenKeys.length);
+  assert.deepEqual((ckpt.state.task as { freeze: string[] }).freeze, patterns);
+  const unfrozen = makeTask({ fullFinetune: true, model: task.model });
+  await assert.rejects(
+    train(unfrozen, { ...RUN, steps: 8, checkpointEvery: 4, outDir, resume: true }),
+    (e) => e instanceof TrainingError && /freeze/.test(e.message),
+  );
   task.model.dispose();
 });
 

@@ -24,7 +24,7 @@ import { checkSegmentationLoss, type SegmentationLoss } from '../train/losses.js
 import { STANDARD_PREPROCESSOR_CONFIG } from '../../weights-converter/processor_files.js';
 import { TRAINING_PRESET_NAMES, trainingPreset, type TrainingPreset } from '../train/presets.js';
 import { SamplePipeline } from '../train/sample_pipeline.js';
-import { SegmentationTask } from '../train/segmentation_task.js';
+import { checkFreeze, SegmentationTask } from '../train/segmentation_task.js';
 import { train, type StepRecord, type TrainResult } from '../train/trainer.js';
 
 export interface TrainCommandOptions {
@@ -51,6 +51,8 @@ export interface TrainCommandOptions {
   /** Tasks of the evaluation split to use (default all). */
   evalLimit?: number;
   fullFinetune?: boolean;
+  /** Globs over parameter keys kept at their initial values (`SegmentationTaskOptions.freeze`). */
+  freeze?: string[];
   featureCache?: string;
   imageSize?: number;
   checkpointEvery?: number;
@@ -212,7 +214,17 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       if (fullFinetune) note('note: --feature-cache is ignored with --full-finetune (CLIP activations change as CLIP trains)');
       else featureCache = await FeatureCache.open(options.featureCache, model);
     }
-    const task = new SegmentationTask({ model, pipeline, tokenizer, fullFinetune, featureCache, ...(options.loss === undefined ? {} : { loss: options.loss }), origin: { init: options.init ?? null, imageSize } });
+    if (options.freeze !== undefined) checkFreeze(options.freeze, model, '--freeze');
+    const task = new SegmentationTask({
+      model,
+      pipeline,
+      tokenizer,
+      fullFinetune,
+      featureCache,
+      ...(options.loss === undefined ? {} : { loss: options.loss }),
+      ...(options.freeze === undefined ? {} : { freeze: options.freeze }),
+      origin: { init: options.init ?? null, imageSize },
+    });
     const steps = options.steps ?? defaults?.steps ?? 20000;
     const evalSplit = options.evalSplit ?? 'val';
     const evaluateAt = async (): Promise<EvaluationResult> =>

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors.js';
+import { globToRegExp } from '../glob.js';
 
 export type CaptureKind = 'output' | 'input' | 'attn_weights';
 
@@ -78,24 +79,4 @@ export class ForwardContext {
 
 export function captureKey(name: string, kind: CaptureKind): string {
   return kind === 'output' ? name : `${name}:${kind}`;
-}
-
-function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        source += '.*';
-        i++;
-      } else {
-        source += '[^.:]*';
-      }
-    } else if (c === '?') {
-      source += '[^.:]';
-    } else {
-      source += c.replace(/[\\^$+.()|{}[\]]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${source}$`);
 }

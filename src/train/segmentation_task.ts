@@ -6,11 +6,13 @@
  *
  * Decoder-only training (the recipe): CLIP is frozen and everything it computes (vision activations, text and
  * visual embeddings) is computed before the gradient tape, so the tape holds only the decoder. Full fine-tuning
- * (`fullFinetune`) moves the CLIP passes inside the tape and trains every parameter.
+ * (`fullFinetune`) moves the CLIP passes inside the tape and trains every parameter. `freeze` holds chosen
+ * parameters of either selection at their initial values (they are then neither updated nor checkpointed).
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, TrainingError } from '../errors.js';
+import { ConfigError, InvalidArgumentError, TrainingError } from '../errors.js';
+import { globToRegExp } from '../glob.js';
 import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
 import type { FeatureCache } from './feature_cache.js';
@@ -28,6 +30,11 @@ export interface SegmentationTaskOptions {
   featureCache?: FeatureCache;
   /** Default 'bce', the recipe's. */
   loss?: SegmentationLoss;
+  /**
+   * Parameters kept at their initial (or loaded) values although the selection above would train them: globs over
+   * state-dict keys (`*` within a segment, `**` across), e.g. `clip.text_model.**`. Each must match some parameter.
+   */
+  freeze?: readonly string[];
   /**
    * Where the weights came from and other facts a resumed run must share (e.g. `{init, imageSize}`); stored in
    * checkpoints and compared on resume, since frozen weights are not checkpointed.
@@ -61,6 +68,7 @@ export class SegmentationTask implements TrainingTask {
   readonly fullFinetune: boolean;
   readonly featureCache: FeatureCache | undefined;
   readonly loss: SegmentationLoss;
+  readonly freeze: readonly string[];
   readonly origin: Record<string, unknown>;
 
   constructor(options: SegmentationTaskOptions) {
@@ -77,6 +85,9 @@ export class SegmentationTask implements TrainingTask {
       throw new ConfigError(`the model's logits are ${logits}x${logits} for ${size}x${size} inputs; training needs labels of the logits' size (choose a patch size whose head restores the input size)`);
     }
     this.model.setTrainable(this.fullFinetune ? 'all' : 'decoder');
+    this.freeze = checkFreeze(options.freeze ?? [], this.model);
+    const frozen = this.freeze.map(globToRegExp);
+    for (const p of this.model.parameters()) if (frozen.some((r) => r.test(p.key))) p.trainable = false;
   }
 
   trainableParameters(): Map<string, tf.Variable> {
@@ -95,6 +106,7 @@ export class SegmentationTask implements TrainingTask {
       fullFinetune: this.fullFinetune,
       // Named only when it is not the default, so checkpoints written before the option existed still resume.
       ...(this.loss === 'bce' ? {} : { loss: this.loss }),
+      ...(this.freeze.length === 0 ? {} : { freeze: this.freeze }),
       data: { samplesPerEpoch: this.pipeline.length, imageSize: this.pipeline.options.size },
       rng: { seed: this.pipeline.seed, streams: ["derive(seed, 'sample', position)", "derive(seed, 'epoch', epoch)"] },
     };
@@ -205,6 +217,20 @@ export class SegmentationTask implements TrainingTask {
 }
 
 /** Activations per distinct image, [U, T, D], to one row per sample, [B, T, D]. */
+/** The `freeze` patterns, each a non-empty string that matches some parameter key of `model`; errors say `name`. */
+export function checkFreeze(patterns: readonly string[], model: CLIPSegForImageSegmentation, name = 'freeze'): readonly string[] {
+  if (!Array.isArray(patterns)) throw new InvalidArgumentError(`${name}: expected a list of glob patterns, got ${typeof patterns}`);
+  const keys = model.parameters().map((p) => p.key);
+  for (const pattern of patterns) {
+    if (typeof pattern !== 'string' || pattern === '') throw new InvalidArgumentError(`${name}: expected non-empty glob strings, got ${JSON.stringify(pattern)}`);
+    const regex = globToRegExp(pattern);
+    if (!keys.some((k) => regex.test(k))) {
+      throw new InvalidArgumentError(`${name}: '${pattern}' matches no parameter of the model (keys look like '${keys[0]}'; '*' matches within a segment, '**' across)`);
+    }
+  }
+  return Object.freeze([...patterns]);
+}
+
 function expand(activations: tf.Tensor3D[], imageRow: tf.Tensor1D | undefined): tf.Tensor3D[] {
   if (imageRow === undefined) return activations;
   return activations.map((a) => tf.gather(a, imageRow));

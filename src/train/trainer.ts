@@ -134,8 +134,10 @@ export async function train(task: TrainingTask, options: TrainerOptions): Promis
     if (latest !== undefined) {
       const checkpoint = await readCheckpoint(latest);
       checkResumeSettings(latest, checkpoint.state.settings as Json | undefined, settings);
-      restoreCheckpoint(checkpoint, params, optimizer);
+      // The task's state first, so that a checkpoint of other data or other frozen parameters is refused as such
+      // rather than as a list of missing tensors.
       task.restore?.((checkpoint.state.task as Json | undefined) ?? {});
+      restoreCheckpoint(checkpoint, params, optimizer);
       startStep = checkpoint.step;
       lastCheckpoint = latest;
       history = await truncateLog(logPath, startStep);

@@ -27,6 +27,7 @@ export function registerTrain(program: Command): void {
     .option('--eval-split <name>', 'split for periodic evaluation', 'val')
     .option('--eval-limit <n>', 'tasks of the evaluation split to use', number('--eval-limit', true))
     .option('--full-finetune', 'train every parameter, CLIP included')
+    .option('--freeze <pattern...>', "keep the parameters these globs over HF keys match at their initial values ('*' within a segment, '**' across), e.g. 'clip.text_model.**'")
     .option('--feature-cache <dir>', 'cache the frozen CLIP activations on disk (decoder-only training)')
     .option('--image-size <px>', 'training image side (default: the preset\'s, else 352)', number('--image-size', true))
     .option('--checkpoint-every <n>', 'steps between checkpoints', number('--checkpoint-every', true))
