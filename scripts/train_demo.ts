@@ -17,8 +17,8 @@
  * --config PRESET|FILE (a config.json trains at its own vision_config.image_size), --decoder-only, --resume,
  * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
  * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gave the same
- * floats in the runs compared, up to 513 steps), --negatives random|hard (`clipseg train --negatives`). Every random
- * choice is seeded, so the run is reproducible.
+ * floats in the runs compared, up to 513 steps), --negatives random|hard (`clipseg train --negatives`), --freeze GLOB
+ * (repeatable; `clipseg train --freeze`, in every stage). Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -67,6 +67,7 @@ const { values: args } = parseArgs({
     'restart-size': { type: 'string' },
     threads: { type: 'string' },
     negatives: { type: 'string', default: 'random' },
+    freeze: { type: 'string', multiple: true },
   },
 });
 
@@ -99,6 +100,7 @@ const settings = {
   negativeProb: 0.2,
   // Named only when not the default, so that a default run writes the report it always did.
   ...(args.negatives === 'random' ? {} : { negatives: args.negatives as 'random' | 'hard' }),
+  ...(args.freeze === undefined ? {} : { freeze: args.freeze }),
   loss: args.loss as SegmentationLoss,
   identityFilm: true,
   fullFinetune: !args['decoder-only'],
@@ -294,6 +296,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
     '',
     `- ${r.training.steps} steps of batch ${r.training.batchSize} at ${r.training.imageSize} px, AdamW (beta2 ${r.training.beta2}, weight decay ${r.training.weightDecay} on weights of rank >= 2), learning rate ${r.training.lr} with ${r.training.warmup} warm-up steps and cosine decay to ${r.training.minLr}, gradient norm clipped to ${r.training.maxGradNorm}.`,
     `- ${r.training.fullFinetune ? 'All parameters trained from scratch' : 'Decoder trained on a frozen, randomly initialised CLIP (`--decoder-only`)'} (seed ${r.training.seed}), FiLM initialised as the identity and the output bias at the foreground prior (logit -3); raw phrases as prompts; ${100 * r.training.negativeProb} % negatives (${'negatives' in r.training && r.training.negatives === 'hard' ? 'a phrase that shares an attribute with the task\'s and names nothing in its picture, empty mask; `--negatives hard`' : 'another phrase, empty mask'}); no visual prompts; loss ${r.training.loss === 'bce+dice' ? 'BCE plus a per-sample soft Dice term (`--loss bce+dice`; the paper uses BCE alone)' : 'BCE'}.`,
+    ...(r.training.freeze !== undefined ? [`- Held at their initial values in every stage (\`--freeze\`): ${r.training.freeze.map((g) => `\`${g}\``).join(', ')}.`] : []),
     ...r.training.restarts.map((restart, i) =>
       `- Then ${i === 0 ? 'a warm restart from those weights' : 'another warm restart from the previous stage\'s weights'}, the optimiser's moments reset: ${restart.steps} steps at ${restart.imageSize} px, learning rate ${restart.lr} with ${restart.warmup} warm-up steps and cosine decay to ${restart.minLr}${restart.accumulate > 1 ? `, each step's batch in ${restart.accumulate} micro-batches of ${restart.batchSize} (gradients accumulated)` : ''}, the other settings as above (\`--restart-steps\`).`),
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
