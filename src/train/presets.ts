@@ -93,7 +93,9 @@ export function tinyConfig(): CLIPSegConfig {
  * without stars) did not teach shape in the same 1,500 steps: test mIoU 0.613, AP 0.546, and that group's mIoU 0.442
  * against 0.445. Neither did four vision layers (decoder reading [1, 3]) in those 1,500 steps: test mIoU 0.605, that
  * group 0.440. The model underfits (on its training tasks it scores the same mIoU as on held-out ones), so
- * samples seen are the limit; the restarts (`DEMO_RESTARTS`) add samples and input resolution.
+ * samples seen are the limit; the restarts (`DEMO_RESTARTS`) add samples and input resolution. What it cannot fit is
+ * shape: neither tower learns any (a linear probe of the vision tokens, the text tower's attention; README,
+ * 'Training').
  */
 export function demoConfig(): CLIPSegConfig {
   return new CLIPSegConfig({
