@@ -216,7 +216,6 @@ export class SegmentationTask implements TrainingTask {
   }
 }
 
-/** Activations per distinct image, [U, T, D], to one row per sample, [B, T, D]. */
 /** The `freeze` patterns, each a non-empty string that matches some parameter key of `model`; errors say `name`. */
 export function checkFreeze(patterns: readonly string[], model: CLIPSegForImageSegmentation, name = 'freeze'): readonly string[] {
   if (!Array.isArray(patterns)) throw new InvalidArgumentError(`${name}: expected a list of glob patterns, got ${typeof patterns}`);
@@ -231,6 +230,7 @@ export function checkFreeze(patterns: readonly string[], model: CLIPSegForImageS
   return Object.freeze([...patterns]);
 }
 
+/** Activations per distinct image, [U, T, D], to one row per sample, [B, T, D]. */
 function expand(activations: tf.Tensor3D[], imageRow: tf.Tensor1D | undefined): tf.Tensor3D[] {
   if (imageRow === undefined) return activations;
   return activations.map((a) => tf.gather(a, imageRow));
