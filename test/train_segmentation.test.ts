@@ -108,7 +108,7 @@ test('decoder-only training with visual mixing: CLIP is untouched and checkpoint
   const decoderBefore = values(task.model, 'decoder.');
   const outDir = path.join(root, 'decoder');
   const numTensors = tf.memory().numTensors;
-  const result = await train(task, { ...RUN, steps: 8, checkpointEvery: 4, outDir, stopAt: 4 });
+  const result = await train(task, { ...RUN, steps: 4, checkpointEvery: 4, outDir });
   assert.equal(tf.memory().numTensors, numTensors);
   for (const [key, v] of values(task.model, 'clip.')) assert.deepEqual(v, clipBefore.get(key), `frozen: ${key}`);
   const changed = [...values(task.model, 'decoder.')].filter(([key, v]) => v.some((x, i) => x !== decoderBefore.get(key)![i]));
@@ -137,7 +137,9 @@ test('frozen parameters stay at their initial values, are left out of checkpoint
   assert.deepEqual([...task.trainableParameters().keys()].filter((k) => frozenKeys.includes(k)), []);
   const before = values(task.model);
   const outDir = path.join(root, 'frozen');
+  const numTensors = tf.memory().numTensors;
   const result = await train(task, { ...RUN, steps: 8, checkpointEvery: 4, outDir, stopAt: 4 });
+  assert.equal(tf.memory().numTensors, numTensors, 'training with frozen parameters leaves only the model variables');
   for (const [key, v] of values(task.model)) {
     const moved = v.some((x, i) => x !== before.get(key)![i]);
     if (frozenKeys.includes(key)) assert.equal(moved, false, `frozen: ${key}`);
