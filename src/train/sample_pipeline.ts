@@ -48,8 +48,8 @@ export interface PipelineOptions {
   /**
    * 'random' (the paper's): a negative's phrase is any other phrase of the dataset. 'hard': a phrase that shares an
    * attribute with the task's and whose name occurs in none of the picture's phrases and names ("red star" for "red
-   * circle" in a picture without stars), so that the attribute alone does not find the target; a task without such a phrase
-   * falls back to 'random'. Its empty label assumes that what no phrase of the picture names is absent from it.
+   * circle" in a picture without stars), so that the attribute alone does not find the target; a task without such a
+   * phrase falls back to 'random'. Its empty label assumes that what no phrase of the picture names is absent from it.
    */
   negatives: 'random' | 'hard';
   /** 'mixed': one of the 9 templates per sample (PC+); 'none': the raw phrase (PC). */
