@@ -127,6 +127,10 @@ test('frozen parameters stay at their initial values, are left out of checkpoint
     () => makeTask({ fullFinetune: true, freeze }),
     (e) => e instanceof InvalidArgumentError && /^freeze: '/.test(e.message) && e.message.includes(freeze[0]!),
   );
+  assert.throws(() => makeTask({ fullFinetune: true, freeze: 'decoder.**' as unknown as string[] }), (e) => e instanceof InvalidArgumentError && /^freeze: expected a list of glob patterns, got string/.test(e.message));
+  for (const bad of [[''], [3 as unknown as string]]) {
+    assert.throws(() => makeTask({ fullFinetune: true, freeze: bad }), (e) => e instanceof InvalidArgumentError && /^freeze: expected non-empty glob strings, got /.test(e.message));
+  }
   const patterns = ['clip.text_model.encoder.layers.*.self_attn.q_proj.*', 'clip.text_model.encoder.layers.*.self_attn.k_proj.*', 'decoder.film_add.**'];
   const task = makeTask({ fullFinetune: true, freeze: patterns });
   const layers = tinyConfig().text_config.num_hidden_layers;
