@@ -3,47 +3,26 @@
  * the loss falls, runs repeat bit for bit, resume is exact, decoder-only training leaves CLIP untouched, the
  * feature cache matches uncached training within float16 tolerance and is keyed to the model.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
-import { loadTokenizer } from '../src/io/tokenizer_files.js';
-import type { CLIPTokenizer } from '../src/processor/tokenizer.js';
 import { FeatureCache, modelFingerprint } from '../src/train/feature_cache.js';
-import { PhraseCutDataset } from '../src/train/phrasecut.js';
 import { tinyConfig } from '../src/train/presets.js';
 import { SamplePipeline, type PipelineOptions } from '../src/train/sample_pipeline.js';
 import { SegmentationTask } from '../src/train/segmentation_task.js';
 import { softDiceLoss, type SegmentationLoss } from '../src/train/losses.js';
 import { bceWithLogits } from '../src/models/losses.js';
-import { makeSynthetic } from '../src/train/synthetic.js';
 import { train, type TrainerOptions } from '../src/train/trainer.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
 import { InvalidArgumentError, TrainingError } from '../src/errors.js';
+import { useTrainingSet } from './helpers/training_set.js';
 
 await tf.setBackend('wasm');
 
-let root: string;
-let data: string;
-let dataset: PhraseCutDataset;
-let tokenizer: CLIPTokenizer;
-
-before(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'clipseg-train-seg-'));
-  data = path.join(root, 'data');
-  await makeSynthetic({ out: data, seed: 3, images: 24, size: 96 });
-  dataset = await PhraseCutDataset.open(data, { split: 'train' });
-  tokenizer = await loadTokenizer();
-});
-
-after(async () => {
-  await dataset.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+const set = useTrainingSet('clipseg-train-seg-', { seed: 3, images: 24, size: 96 });
 
 const RUN: Omit<TrainerOptions, 'outDir'> = { steps: 16, batchSize: 4, accumulate: 1, lr: 3e-3, minLr: 1e-4, warmupSteps: 1, seed: 5, checkpointEvery: 8 };
 const TEXT_ONLY: Partial<PipelineOptions> = { size: 64, withVisual: false };
@@ -57,11 +36,11 @@ function makeTask(options: {
   freeze?: string[];
 }): SegmentationTask {
   const model = options.model ?? new CLIPSegForImageSegmentation(tinyConfig(), { seed: 11 });
-  const pipeline = new SamplePipeline(dataset, RUN.seed, { ...TEXT_ONLY, ...options.pipeline });
+  const pipeline = new SamplePipeline(set.dataset, RUN.seed, { ...TEXT_ONLY, ...options.pipeline });
   return new SegmentationTask({
     model,
     pipeline,
-    tokenizer,
+    tokenizer: set.tokenizer,
     fullFinetune: options.fullFinetune,
     featureCache: options.cache,
     ...(options.loss ? { loss: options.loss } : {}),
@@ -80,22 +59,22 @@ function mean(xs: number[]): number {
 test('full fine-tuning of the tiny preset: the loss falls, the same seed repeats bit for bit, and resume is exact', async () => {
   const a = makeTask({ fullFinetune: true });
   const numTensors = tf.memory().numTensors;
-  const result = await train(a, { ...RUN, outDir: path.join(root, 'a') });
+  const result = await train(a, { ...RUN, outDir: path.join(set.root, 'a') });
   assert.equal(tf.memory().numTensors, numTensors, 'training leaves only the model variables');
   const losses = result.history.map((r) => r.loss);
   assert.ok(mean(losses.slice(-4)) < mean(losses.slice(0, 4)) - 0.05, `loss falls: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
 
   const b = makeTask({ fullFinetune: true });
-  await train(b, { ...RUN, outDir: path.join(root, 'b') });
+  await train(b, { ...RUN, outDir: path.join(set.root, 'b') });
   const va = values(a.model);
   for (const [key, v] of values(b.model)) assert.deepEqual(v, va.get(key), `same seed: ${key}`);
 
   const c = makeTask({ fullFinetune: true });
-  await train(c, { ...RUN, outDir: path.join(root, 'c'), stopAt: 8 });
+  await train(c, { ...RUN, outDir: path.join(set.root, 'c'), stopAt: 8 });
   c.model.dispose();
   // A fresh process: a model with other initial values; everything must come from the checkpoint.
   const resumed = makeTask({ fullFinetune: true, model: new CLIPSegForImageSegmentation(tinyConfig(), { seed: 99 }) });
-  const rest = await train(resumed, { ...RUN, outDir: path.join(root, 'c'), resume: true });
+  const rest = await train(resumed, { ...RUN, outDir: path.join(set.root, 'c'), resume: true });
   assert.equal(rest.startStep, 8);
   for (const [key, v] of values(resumed.model)) assert.deepEqual(v, va.get(key), `resumed: ${key}`);
   assert.deepEqual(rest.history.map((r) => r.loss), losses, 'the log of the resumed run equals the straight run');
@@ -106,7 +85,7 @@ test('decoder-only training with visual mixing: CLIP is untouched and checkpoint
   const task = makeTask({ fullFinetune: false, pipeline: { withVisual: true } });
   const clipBefore = values(task.model, 'clip.');
   const decoderBefore = values(task.model, 'decoder.');
-  const outDir = path.join(root, 'decoder');
+  const outDir = path.join(set.root, 'decoder');
   const numTensors = tf.memory().numTensors;
   const result = await train(task, { ...RUN, steps: 4, checkpointEvery: 4, outDir });
   assert.equal(tf.memory().numTensors, numTensors);
@@ -140,7 +119,7 @@ test('frozen parameters stay at their initial values, are left out of checkpoint
   assert.ok(frozenKeys.every((k) => /self_attn\.[qk]_proj\.|^decoder\.film_add\./.test(k)), frozenKeys.join(', '));
   assert.deepEqual([...task.trainableParameters().keys()].filter((k) => frozenKeys.includes(k)), []);
   const before = values(task.model);
-  const outDir = path.join(root, 'frozen');
+  const outDir = path.join(set.root, 'frozen');
   const numTensors = tf.memory().numTensors;
   const result = await train(task, { ...RUN, steps: 8, checkpointEvery: 4, outDir, stopAt: 4 });
   assert.equal(tf.memory().numTensors, numTensors, 'training with frozen parameters leaves only the model variables');
@@ -162,7 +141,7 @@ test('frozen parameters stay at their initial values, are left out of checkpoint
 
 test('resuming with another data set or image size is refused', async () => {
   const task = makeTask({ fullFinetune: false });
-  const outDir = path.join(root, 'mismatch');
+  const outDir = path.join(set.root, 'mismatch');
   await train(task, { ...RUN, steps: 2, checkpointEvery: 2, outDir, stopAt: 2 });
   const other = makeTask({ fullFinetune: false, pipeline: { size: 128 }, model: task.model });
   await assert.rejects(
@@ -184,7 +163,7 @@ test('the bce+dice loss is the BCE plus the soft Dice of the same logits, and re
   const batch = await bce.pipeline.batch(0, 4);
   const logits = tf.tidy(() => {
     const t = tf.tensor4d(batch.pixelValues, [4, 3, 64, 64]);
-    const tokens = tokenizer.encodeBatch(batch.prompts, { padding: true });
+    const tokens = set.tokenizer.encodeBatch(batch.prompts, { padding: true });
     return bce.model.forward({ pixelValues: t, inputIds: tokens.input_ids, attentionMask: tokens.attention_mask }, { computePooled: false }).logits;
   });
   const labels = tf.tensor3d(batch.labels, [4, 64, 64]);
@@ -195,7 +174,7 @@ test('the bce+dice loss is the BCE plus the soft Dice of the same logits, and re
   assert.ok(dice > 0.5 && dice < 1, `an untrained model's Dice loss on sparse masks is large: ${dice}`);
   assert.ok(Math.abs(combined - (plain + dice)) < 1e-5, `bce+dice ${combined} vs ${plain} + ${dice}`);
 
-  const outDir = path.join(root, 'loss-mismatch');
+  const outDir = path.join(set.root, 'loss-mismatch');
   const first = await train(both, { ...RUN, steps: 2, checkpointEvery: 2, outDir, stopAt: 2 });
   assert.equal((await readCheckpoint(first.lastCheckpoint!)).state.task?.['loss' as never], 'bce+dice');
   await assert.rejects(
@@ -207,13 +186,13 @@ test('the bce+dice loss is the BCE plus the soft Dice of the same logits, and re
 
 test('the feature cache reproduces uncached losses within float16 tolerance and is never shared across models', async () => {
   const uncached = makeTask({ fullFinetune: false });
-  const plain = await train(uncached, { ...RUN, steps: 6, outDir: path.join(root, 'plain') });
+  const plain = await train(uncached, { ...RUN, steps: 6, outDir: path.join(set.root, 'plain') });
 
-  const cacheDir = path.join(root, 'cache');
+  const cacheDir = path.join(set.root, 'cache');
   const model = new CLIPSegForImageSegmentation(tinyConfig(), { seed: 11 });
   const cache = await FeatureCache.open(cacheDir, model);
   const cached = makeTask({ fullFinetune: false, cache, model });
-  const first = await train(cached, { ...RUN, steps: 6, outDir: path.join(root, 'cached') });
+  const first = await train(cached, { ...RUN, steps: 6, outDir: path.join(set.root, 'cached') });
   // One lookup per distinct image of each micro-batch (samples showing the same pixels share one).
   const lookups = cache.stats.hits + cache.stats.misses;
   assert.ok(lookups > 0 && lookups <= 6 * RUN.batchSize, `lookups: ${lookups}`);
@@ -226,7 +205,7 @@ test('the feature cache reproduces uncached losses within float16 tolerance and 
   const again = new CLIPSegForImageSegmentation(tinyConfig(), { seed: 11 });
   const cacheAgain = await FeatureCache.open(cacheDir, again);
   assert.equal(cacheAgain.fingerprint, cache.fingerprint);
-  const rerun = await train(makeTask({ fullFinetune: false, cache: cacheAgain, model: again }), { ...RUN, steps: 6, outDir: path.join(root, 'cached-again') });
+  const rerun = await train(makeTask({ fullFinetune: false, cache: cacheAgain, model: again }), { ...RUN, steps: 6, outDir: path.join(set.root, 'cached-again') });
   assert.equal(cacheAgain.stats.misses, 0);
   assert.equal(cacheAgain.stats.hits, lookups);
   assert.deepEqual(rerun.history.map((r) => r.loss), first.history.map((r) => r.loss));
@@ -235,7 +214,7 @@ test('the feature cache reproduces uncached losses within float16 tolerance and 
   const otherModel = new CLIPSegForImageSegmentation(tinyConfig(), { seed: 12 });
   assert.notEqual(modelFingerprint(otherModel), cache.fingerprint);
   const otherCache = await FeatureCache.open(cacheDir, otherModel);
-  await train(makeTask({ fullFinetune: false, cache: otherCache, model: otherModel }), { ...RUN, steps: 2, outDir: path.join(root, 'other') });
+  await train(makeTask({ fullFinetune: false, cache: otherCache, model: otherModel }), { ...RUN, steps: 2, outDir: path.join(set.root, 'other') });
   assert.equal(otherCache.stats.hits, 0);
   assert.ok(otherCache.stats.misses > 0);
   for (const m of [uncached.model, model, again, otherModel]) m.dispose();
@@ -259,7 +238,7 @@ test('phrases of one un-augmented image share a vision pass and give the same lo
   micro.dispose();
   assert.deepEqual(visionBatches, [images.size], 'one vision row per distinct image');
   assert.equal(tf.memory().numTensors, numTensors);
-  const encoded = tokenizer.encodeBatch(batch.prompts, { padding: true });
+  const encoded = set.tokenizer.encodeBatch(batch.prompts, { padding: true });
   const separate = tf.tidy(() =>
     task.model.forward({
       pixelValues: tf.tensor4d(batch.pixelValues, [6, 3, 64, 64]),
