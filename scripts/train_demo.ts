@@ -18,7 +18,8 @@
  * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
  * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gave the same
  * floats in the runs compared, up to 513 steps), --negatives random|hard (`clipseg train --negatives`), --freeze GLOB
- * (repeatable; `clipseg train --freeze`, in every stage). Every random choice is seeded, so the run is reproducible.
+ * (repeatable; `clipseg train --freeze`, in every stage), --alignment W (`clipseg train --alignment`, in every stage).
+ * Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -68,6 +69,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string' },
     negatives: { type: 'string', default: 'random' },
     freeze: { type: 'string', multiple: true },
+    alignment: { type: 'string' },
   },
 });
 
@@ -101,6 +103,7 @@ const settings = {
   // Named only when not the default, so that a default run writes the report it always did.
   ...(args.negatives === 'random' ? {} : { negatives: args.negatives as 'random' | 'hard' }),
   ...(args.freeze === undefined ? {} : { freeze: args.freeze }),
+  ...(args.alignment === undefined ? {} : { alignment: Number(args.alignment) }),
   loss: args.loss as SegmentationLoss,
   identityFilm: true,
   fullFinetune: !args['decoder-only'],

@@ -96,7 +96,7 @@ test('the train subcommand parses its flags and rejects malformed numbers', asyn
   const program = new Command('clipseg').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   registerTrain(program);
   const train = program.commands.find((c) => c.name() === 'train')!;
-  for (const flag of ['--data', '--out', '--config', '--init', '--steps', '--batch-size', '--accumulate', '--lr', '--seed', '--resume', '--eval-every', '--eval-split', '--full-finetune', '--freeze', '--feature-cache', '--order', '--loss', '--no-visual']) {
+  for (const flag of ['--data', '--out', '--config', '--init', '--steps', '--batch-size', '--accumulate', '--lr', '--seed', '--resume', '--eval-every', '--eval-split', '--full-finetune', '--freeze', '--feature-cache', '--order', '--loss', '--alignment', '--no-visual']) {
     assert.ok(train.options.some((o) => o.long === flag), flag);
   }
   // --freeze takes one or more globs, up to the next option.

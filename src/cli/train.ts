@@ -64,6 +64,8 @@ export interface TrainCommandOptions {
   negatives?: 'random' | 'hard';
   /** 'bce' (the recipe's, default) or 'bce+dice' (adds a per-sample soft Dice term). */
   loss?: SegmentationLoss;
+  /** Weight of the token-alignment loss (`SegmentationTaskOptions.alignment`; needs full fine-tuning; default 0). */
+  alignment?: number;
   templates?: 'mixed' | 'none';
   /** Random square crops of side min(H, W) (true, the recipe) or the whole image squashed, as evaluation does (false). */
   crop?: boolean;
@@ -164,6 +166,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     ['--checkpoint-every', options.checkpointEvery, true, 1],
     ['--keep', options.keep, true, 1],
     ['--negative-prob', options.negativeProb, false, 0],
+    ['--alignment', options.alignment, false, 0],
   ] as const) {
     checkOptional(name, value, integer, min);
   }
@@ -186,9 +189,13 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   const imageSize = options.imageSize ?? preset?.imageSize ?? 352;
   const fullFinetune = options.fullFinetune ?? defaults?.fullFinetune ?? false;
   const seed = options.seed ?? 0;
+  if (options.alignment !== undefined && options.alignment > 0 && !fullFinetune) {
+    throw new InvalidArgumentError(`--alignment: the token-alignment loss trains CLIP's towers; add --full-finetune (or use a preset that trains everything)`);
+  }
 
   const dataset = await PhraseCutDataset.open(options.data, { split: 'train' });
   let built: CLIPSegForImageSegmentation | undefined;
+  let builtTask: SegmentationTask | undefined;
   return withRelease(async () => {
     built = initDir === undefined ? new CLIPSegForImageSegmentation(config, { seed }) : new CLIPSegForImageSegmentation(config, { initialize: false });
     const model = built;
@@ -223,8 +230,10 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
       featureCache,
       ...(options.loss === undefined ? {} : { loss: options.loss }),
       ...(options.freeze === undefined ? {} : { freeze: options.freeze }),
+      ...(options.alignment === undefined ? {} : { alignment: options.alignment }),
       origin: { init: options.init ?? null, imageSize },
     });
+    builtTask = task;
     const steps = options.steps ?? defaults?.steps ?? 20000;
     const evalSplit = options.evalSplit ?? 'val';
     const evaluateAt = async (): Promise<EvaluationResult> =>
@@ -291,6 +300,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
     };
   }, async () => {
     await dataset.close();
+    builtTask?.dispose();
     built?.dispose();
   });
 }

@@ -106,6 +106,7 @@ export class CLIPSegModel extends PreTrainedModel {
   }
 }
 
-function l2Normalize(x: tf.Tensor): tf.Tensor {
+/** x / |x| along the last axis. */
+export function l2Normalize(x: tf.Tensor): tf.Tensor {
   return tf.div(x, tf.sqrt(tf.sum(tf.square(x), -1, true)));
 }

@@ -8,6 +8,8 @@
  * visual embeddings) is computed before the gradient tape, so the tape holds only the decoder. Full fine-tuning
  * (`fullFinetune`) moves the CLIP passes inside the tape and trains every parameter. `freeze` holds chosen
  * parameters of either selection at their initial values (they are then neither updated nor checkpointed).
+ * With full fine-tuning, `alignment` adds the token-alignment term (`alignment.ts`), whose two scalars are trained
+ * and checkpointed with the model's parameters but are not part of the model.
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
@@ -15,6 +17,7 @@ import { ConfigError, InvalidArgumentError, TrainingError } from '../errors.js';
 import { globToRegExp } from '../glob.js';
 import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
+import { checkAlignmentWeight, TokenAlignment } from './alignment.js';
 import type { FeatureCache } from './feature_cache.js';
 import { checkSegmentationLoss, segmentationLoss, type SegmentationLoss } from './losses.js';
 import type { SamplePipeline, TrainingBatch } from './sample_pipeline.js';
@@ -40,6 +43,11 @@ export interface SegmentationTaskOptions {
    * checkpoints and compared on resume, since frozen weights are not checkpointed.
    */
   origin?: Record<string, unknown>;
+  /**
+   * Weight of the token-alignment loss added to the segmentation loss (`alignment.ts`; default 0: none, the
+   * recipe). It trains the towers, so it needs `fullFinetune`.
+   */
+  alignment?: number;
 }
 
 /** Host-side inputs of one micro-batch, turned into tensors by `toTensors`. */
@@ -70,6 +78,8 @@ export class SegmentationTask implements TrainingTask {
   readonly loss: SegmentationLoss;
   readonly freeze: readonly string[];
   readonly origin: Record<string, unknown>;
+  /** The token-alignment term, when its weight is above 0. */
+  readonly alignment: TokenAlignment | undefined;
 
   constructor(options: SegmentationTaskOptions) {
     this.origin = options.origin ?? {};
@@ -88,10 +98,21 @@ export class SegmentationTask implements TrainingTask {
     this.freeze = checkFreeze(options.freeze ?? [], this.model);
     const frozen = this.freeze.map(globToRegExp);
     for (const p of this.model.parameters()) if (frozen.some((r) => r.test(p.key))) p.trainable = false;
+    const alignment = checkAlignmentWeight(options.alignment ?? 0, 'alignment');
+    if (alignment > 0 && !this.fullFinetune) {
+      throw new InvalidArgumentError(`alignment: the token-alignment loss trains CLIP's towers and needs full fine-tuning (fullFinetune), got weight ${alignment} with CLIP frozen`);
+    }
+    this.alignment = alignment > 0 ? new TokenAlignment(this.model, alignment) : undefined;
   }
 
   trainableParameters(): Map<string, tf.Variable> {
-    return new Map(this.model.namedParameters().filter((p) => p.trainable).map((p) => [p.name, p.variable]));
+    const model = this.model.namedParameters().filter((p) => p.trainable).map((p): [string, tf.Variable] => [p.name, p.variable]);
+    return new Map([...model, ...(this.alignment?.parameters() ?? [])]);
+  }
+
+  /** Releases the task's own variables (the alignment scalars); the model stays the caller's. */
+  dispose(): void {
+    this.alignment?.dispose();
   }
 
   configJson(): Record<string, unknown> {
@@ -107,6 +128,7 @@ export class SegmentationTask implements TrainingTask {
       // Named only when it is not the default, so checkpoints written before the option existed still resume.
       ...(this.loss === 'bce' ? {} : { loss: this.loss }),
       ...(this.freeze.length === 0 ? {} : { freeze: this.freeze }),
+      ...(this.alignment === undefined ? {} : { alignment: this.alignment.weight }),
       data: { samplesPerEpoch: this.pipeline.length, imageSize: this.pipeline.options.size },
       rng: { seed: this.pipeline.seed, streams: ["derive(seed, 'sample', position)", "derive(seed, 'epoch', epoch)"] },
     };
@@ -129,9 +151,14 @@ export class SegmentationTask implements TrainingTask {
       return {
         size,
         loss: () => {
-          const activations = expand(this.model.visionActivations(t.pixels), t.imageRow);
+          const extract = this.model.config.extract_layers;
+          const alignment = this.alignment;
+          const layers = alignment === undefined ? extract : [...extract, alignment.layer];
+          const hidden = expand(this.model.visionActivations(t.pixels, { layers }), t.imageRow);
           const cond = this.conditional(t);
-          return segmentationLoss(this.loss, this.model.decoder.forward(activations, cond).logits, t.labels);
+          const segmentation = segmentationLoss(this.loss, this.model.decoder.forward(hidden.slice(0, extract.length), cond).logits, t.labels);
+          if (alignment === undefined) return segmentation;
+          return tf.add(segmentation, alignment.loss(hidden[extract.length]!, cond, t.labels)) as tf.Scalar;
         },
         dispose: () => disposeBatch(t),
       };

@@ -38,6 +38,7 @@ export function registerTrain(program: Command): void {
     .option('--templates <mode>', "'mixed' (9 prompt templates) or 'none' (raw phrase)")
     .option('--no-crop', 'squash whole images (as evaluation does) instead of random square crops; un-augmented samples of one image then share a vision pass')
     .option('--loss <kind>', "'bce' (the recipe's) or 'bce+dice' (adds a per-sample soft Dice term: small objects weigh as much as large ones)")
+    .option('--alignment <w>', "add the token-alignment loss at this weight (needs --full-finetune; not the paper's recipe): each last-layer vision token, projected as CLIP projects its image embedding, is scored against the prompt by cosine and trained to mark the target", number('--alignment', false))
     .option('--order <mode>', "'shuffle' (seeded, per epoch) or 'sequential' (an image's phrases together, as CLIPSeg's loader)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (options: TrainCommandOptions & { json?: boolean }) => {
