@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { runTrain } from '../src/cli/train.js';
-import { InvalidArgumentError, TrainingError } from '../src/errors.js';
+import { InvalidArgumentError, ShapeError, TrainingError } from '../src/errors.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { CLIPSegForImageSegmentation } from '../src/models/clipseg_segmentation.js';
 import { ALIGNMENT_BIAS_KEY, ALIGNMENT_SCALE_KEY, TokenAlignment } from '../src/train/alignment.js';
@@ -88,6 +88,29 @@ test('the alignment loss equals BCE of s * cos(projected token, cond) + b agains
   }
   const expected = (0.5 * sum) / (batch * grid * grid);
   assert.ok(Math.abs(got - expected) < 1e-5 * Math.max(1, expected), `loss ${got}, by hand ${expected}`);
+  alignment.dispose();
+  model.dispose();
+});
+
+test('the alignment loss refuses labels, hidden states or conditionals of the wrong shape, by name', () => {
+  const model = new CLIPSegForImageSegmentation(tinyConfig(), { seed: 3 });
+  const alignment = new TokenAlignment(model, 1);
+  const width = model.config.vision_config.hidden_size;
+  const projection = model.config.projection_dim;
+  // tiny: 8 px patches, so 64 px labels need 1 + 8 * 8 tokens.
+  const numTensors = tf.memory().numTensors;
+  const cases: [string, [[number, number, number], [number, number], [number, number, number]], RegExp][] = [
+    ['labels', [[2, 65, width], [2, projection], [3, 64, 64]], /^labels: expected square maps \[2, S, S\] .*got \[3, 64, 64\]/],
+    ['labels', [[2, 65, width], [2, projection], [2, 64, 32]], /^labels: expected square maps/],
+    ['hidden', [[2, 50, width], [2, projection], [2, 64, 64]], /^hidden: expected \[2, 65, D\] \(CLS and 8 x 8 patch tokens of 8 px for 64 px labels\), got \[2, 50, /],
+    ['cond', [[2, 65, width], [1, projection], [2, 64, 64]], new RegExp(`^cond: expected \\[2, ${projection}\\], got \\[1, ${projection}\\]`)],
+  ];
+  for (const [name, [h, c, l], pattern] of cases) {
+    const inputs = [tf.zeros(h) as tf.Tensor3D, tf.ones(c) as tf.Tensor2D, tf.zeros(l) as tf.Tensor3D] as const;
+    assert.throws(() => alignment.loss(...inputs), (e) => e instanceof ShapeError && pattern.test(e.message), name);
+    tf.dispose([...inputs]);
+  }
+  assert.equal(tf.memory().numTensors, numTensors);
   alignment.dispose();
   model.dispose();
 });
