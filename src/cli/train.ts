@@ -18,6 +18,7 @@ import { progressEnabled } from '../io/progress.js';
 import { loadTokenizer } from '../io/tokenizer_files.js';
 import { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import { loadStateDict } from '../models/state_dict.js';
+import { checkAlignmentSelection } from '../train/alignment.js';
 import { FeatureCache } from '../train/feature_cache.js';
 import { PhraseCutDataset } from '../train/phrasecut.js';
 import { checkSegmentationLoss, type SegmentationLoss } from '../train/losses.js';
@@ -189,9 +190,7 @@ export async function runTrain(options: TrainCommandOptions): Promise<TrainSumma
   const imageSize = options.imageSize ?? preset?.imageSize ?? 352;
   const fullFinetune = options.fullFinetune ?? defaults?.fullFinetune ?? false;
   const seed = options.seed ?? 0;
-  if (options.alignment !== undefined && options.alignment > 0 && !fullFinetune) {
-    throw new InvalidArgumentError(`--alignment: the token-alignment loss trains CLIP's towers; add --full-finetune (or use a preset that trains everything)`);
-  }
+  checkAlignmentSelection(options.alignment ?? 0, fullFinetune, '--alignment');
 
   const dataset = await PhraseCutDataset.open(options.data, { split: 'train' });
   let built: CLIPSegForImageSegmentation | undefined;

@@ -34,6 +34,13 @@ export function checkAlignmentWeight(value: unknown, argument: string): number {
   return value;
 }
 
+/** Refuses a weight above 0 when CLIP is frozen (the loss would train nothing but s and b); errors say `argument`. */
+export function checkAlignmentSelection(weight: number, fullFinetune: boolean, argument: string): void {
+  if (weight > 0 && !fullFinetune) {
+    throw new InvalidArgumentError(`${argument}: the token-alignment loss trains CLIP's towers and needs full fine-tuning (--full-finetune; fullFinetune from code), got weight ${weight} with CLIP frozen`);
+  }
+}
+
 export class TokenAlignment {
   readonly weight: number;
   readonly scale: tf.Variable<tf.Rank.R0>;

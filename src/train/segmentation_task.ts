@@ -17,7 +17,7 @@ import { ConfigError, InvalidArgumentError, TrainingError } from '../errors.js';
 import { globToRegExp } from '../glob.js';
 import type { CLIPSegForImageSegmentation } from '../models/clipseg_segmentation.js';
 import type { CLIPTokenizer } from '../processor/tokenizer.js';
-import { checkAlignmentWeight, TokenAlignment } from './alignment.js';
+import { checkAlignmentSelection, checkAlignmentWeight, TokenAlignment } from './alignment.js';
 import type { FeatureCache } from './feature_cache.js';
 import { checkSegmentationLoss, segmentationLoss, type SegmentationLoss } from './losses.js';
 import type { SamplePipeline, TrainingBatch } from './sample_pipeline.js';
@@ -99,9 +99,7 @@ export class SegmentationTask implements TrainingTask {
     const frozen = this.freeze.map(globToRegExp);
     for (const p of this.model.parameters()) if (frozen.some((r) => r.test(p.key))) p.trainable = false;
     const alignment = checkAlignmentWeight(options.alignment ?? 0, 'alignment');
-    if (alignment > 0 && !this.fullFinetune) {
-      throw new InvalidArgumentError(`alignment: the token-alignment loss trains CLIP's towers and needs full fine-tuning (fullFinetune), got weight ${alignment} with CLIP frozen`);
-    }
+    checkAlignmentSelection(alignment, this.fullFinetune, 'alignment');
     this.alignment = alignment > 0 ? new TokenAlignment(this.model, alignment) : undefined;
   }
 
