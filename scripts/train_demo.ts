@@ -8,9 +8,10 @@
  *    image sit in one batch and share its vision pass;
  * 2b. continues from those weights in warm restarts (`DEMO_RESTARTS`), each with a fresh optimiser and its own,
  *    lower cosine cycle;
- * 3. stores the weights as float16 safetensors (tfjs layout) with config.json and preprocessor_config.json;
- * 4. evaluates the stored weights on the held-out test split (paper protocol at the model's input size) and writes
- *    report.json and REPORT.md.
+ * 3. stores the weights as float16 safetensors (tfjs layout) with config.json;
+ * 4. evaluates the stored weights on the validation split at each candidate input size (`--inference-size`, default
+ *    the last stage's size, +32 and +64 px), writes the best one to preprocessor_config.json, evaluates on the
+ *    held-out test split at that size (paper protocol) and writes report.json and REPORT.md.
  *
  * Options: --work DIR (data and run folder, default: a folder in the OS temp dir), --out DIR (default
  * assets/demo-model), --steps N, --batch-size B, --images N, --lr LR, --beta2 B, --loss bce|bce+dice,
@@ -18,7 +19,9 @@
  * --restart-steps N,N,... (one length per restart; 0 skips stage 2b), --restart-size PX,PX,... (default: the
  * preset's), --threads N (wasm threads, default $CLIPSEG_WASM_THREADS, else 1; the threaded build gave the same
  * floats in the runs compared, up to 513 steps), --negatives random|hard (`clipseg train --negatives`), --freeze GLOB
- * (repeatable; `clipseg train --freeze`, in every stage), --alignment W (`clipseg train --alignment`, in every stage).
+ * (repeatable; `clipseg train --freeze`, in every stage), --alignment W (`clipseg train --alignment`, in every stage),
+ * --inference-size PX,PX,... (the input sizes tried on the validation split), --evaluate-only (no training: steps 4
+ * and on, for the model already in --out, whose report.json says how it was trained).
  * Every random choice is seeded, so the run is reproducible.
  */
 import { promises as fs } from 'node:fs';
@@ -42,7 +45,9 @@ import type { SegmentationLoss } from '../src/train/losses.js';
 import { DEMO_RESTARTS, trainingPreset } from '../src/train/presets.js';
 import { makeSynthetic, type SyntheticSummary } from '../src/train/synthetic.js';
 import { count } from '../src/text.js';
-import { demoRestarts, restartSuffix } from './demo_restarts.js';
+import { chooseInferenceSize, inferenceSizes } from './demo_inference_size.js';
+import { readStoredTraining, type StoredTraining } from './demo_record.js';
+import { demoRestarts, restartSuffix, type RestartRun } from './demo_restarts.js';
 
 const DATA_SEED = 2024;
 const TRAIN_SEED = 0;
@@ -70,6 +75,8 @@ const { values: args } = parseArgs({
     negatives: { type: 'string', default: 'random' },
     freeze: { type: 'string', multiple: true },
     alignment: { type: 'string' },
+    'inference-size': { type: 'string' },
+    'evaluate-only': { type: 'boolean', default: false },
   },
 });
 
@@ -79,9 +86,13 @@ const restarts = demoRestarts(args['restart-steps'], args['restart-size'], DEMO_
 const images = Number(args.images);
 const lr = Number(args.lr);
 // A preset brings its input size; a config file trains at its own vision_config.image_size.
-const imageSize = isConfigFile(args.config)
-  ? CLIPSegConfig.fromJSONString(await fs.readFile(args.config, 'utf8'), args.config).vision_config.image_size
-  : trainingPreset(args.config).imageSize;
+const visionConfig = isConfigFile(args.config)
+  ? CLIPSegConfig.fromJSONString(await fs.readFile(args.config, 'utf8'), args.config).vision_config
+  : undefined;
+const imageSize = visionConfig?.image_size ?? trainingPreset(args.config).imageSize;
+const finalSize = restarts.at(-1)?.imageSize ?? imageSize;
+// Checked before training, so that a bad list fails at once.
+const candidateSizes = inferenceSizes(args['inference-size'], finalSize, (visionConfig ?? trainingPreset(args.config).config().vision_config).patch_size);
 const settings = {
   config: args.config,
   imageSize,
@@ -109,8 +120,6 @@ const settings = {
   fullFinetune: !args['decoder-only'],
 } satisfies Partial<TrainCommandOptions>;
 
-await selectBackend('wasm', args.threads === undefined ? {} : { threads: Number(args.threads) });
-const threads = wasmThreads() ?? 1;
 const data = path.join(args.work, 'data');
 const run = path.join(args.work, 'run');
 const dataset = { seed: DATA_SEED, images, size: 192 };
@@ -125,39 +134,17 @@ try {
   await writeFileAtomic(stamp, JSON.stringify({ ...summary, options: dataset }));
 }
 
-let trained = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
-// Each restart loads the previous stage's weights only (`init`), so its optimiser moments and schedule start afresh.
-const runs = [run, ...restarts.map((_, i) => path.join(args.work, `run-restart${restartSuffix(i)}`))];
-for (const [i, restart] of restarts.entries()) {
-  trained = await runTrain({ ...settings, ...restart, init: runs[i]!, data, out: runs[i + 1]!, resume: args.resume, checkpointEvery: 100 });
-}
-const finalRun = runs.at(-1)!;
-const finalSize = restarts.at(-1)?.imageSize ?? imageSize;
-const logs = await Promise.all(runs.map(readLog));
-const trainSeconds = logs.reduce((sum, log) => sum + trainingSeconds(log), 0);
+const dataRecord = { generator: 'makeSynthetic', ...dataset, splits: summary.images, tasks: summary.tasks };
+// Read before the backend starts, so that a report of other data fails at once.
+const stored = args['evaluate-only'] ? await readStoredTraining<TrainingRecord>(path.join(args.out, 'report.json'), dataRecord) : undefined;
+await selectBackend('wasm', args.threads === undefined ? {} : { threads: Number(args.threads) });
+const threads = wasmThreads() ?? 1;
+const { training, parameters } = stored ?? await trainAndStore();
 
-// The shipped file: float16 weights in the tfjs layout, loadable as any model folder.
-await fs.mkdir(args.out, { recursive: true });
-const model = await loadModelFolder(finalRun);
-const tensors: Record<string, WriteTensor> = {};
-for (const [key, entry] of Object.entries(stateDict(model, 'tfjs'))) {
-  const half = new Uint16Array(entry.data.length);
-  for (let i = 0; i < half.length; i++) half[i] = floatToHalf(entry.data[i]!);
-  tensors[key] = { dtype: 'F16', shape: entry.shape, data: half };
-}
-await writeSafetensors(path.join(args.out, 'model.safetensors'), tensors, { ...SAFETENSORS_METADATA });
-await writeFileAtomic(path.join(args.out, 'config.json'), model.config.toJSONString());
-await writeFileAtomic(path.join(args.out, 'preprocessor_config.json'), `${JSON.stringify(preprocessorConfig(finalSize), null, 2)}\n`);
-await fs.copyFile(path.join(run, 'loss.png'), path.join(args.out, 'loss.png'));
-const lossCurves = restarts.map((_, i) => `loss-restart${restartSuffix(i)}.png`);
-for (const [i, name] of lossCurves.entries()) await fs.copyFile(path.join(runs[i + 1]!, 'loss.png'), path.join(args.out, name));
-// A shorter run than the last one must not leave its curves behind.
-for (const name of await fs.readdir(args.out)) {
-  if (/^loss-restart(-\d+)?\.png$/.test(name) && !lossCurves.includes(name)) await fs.rm(path.join(args.out, name));
-}
-const c = model.config;
+// Evaluate exactly what ships: its input size chosen on the validation split, then its score on the test split.
+const shipped = await loadModelFolder(args.out);
+const c = shipped.config;
 const architecture = {
-  image_size: finalSize,
   patch_size: c.vision_config.patch_size,
   vision: `width ${c.vision_config.hidden_size} x ${count(c.vision_config.num_hidden_layers, 'layer')}`,
   text: `width ${c.text_config.hidden_size} x ${count(c.text_config.num_hidden_layers, 'layer')}`,
@@ -165,23 +152,27 @@ const architecture = {
   reduce_dim: c.reduce_dim,
   extract_layers: c.extract_layers,
 };
-model.dispose();
-
-// Evaluate exactly what ships.
-const shipped = await loadModelFolder(args.out);
 const tokenizer = await loadTokenizer();
 const evalStarted = Date.now();
+const sizeScores = [];
+for (const size of candidateSizes) {
+  const v = await evaluate(shipped, data, { tokenizer, split: 'val', size, batchSize: 16 });
+  sizeScores.push({ size, miou: v.miou, fgiou: v.fgiou, ap: v.ap });
+  process.stderr.write(`validation at ${size} px: mIoU ${v.miou.toFixed(4)}\n`);
+}
+const inferenceSize = chooseInferenceSize(sizeScores);
+await writeFileAtomic(path.join(args.out, 'preprocessor_config.json'), `${JSON.stringify(preprocessorConfig(inferenceSize), null, 2)}\n`);
 const scores: TaskScore[] = [];
-const result: EvaluationResult = await evaluate(shipped, data, { tokenizer, split: 'test', size: finalSize, batchSize: 16, onTask: (s) => scores.push(s) });
+const result: EvaluationResult = await evaluate(shipped, data, { tokenizer, split: 'test', size: inferenceSize, batchSize: 16, onTask: (s) => scores.push(s) });
 const breakdown = breakdownScores(scores);
 const evalSeconds = (Date.now() - evalStarted) / 1000;
 shipped.dispose();
 
 const weightsBytes = (await fs.stat(path.join(args.out, 'model.safetensors'))).size;
 const report = {
-  model: { config: args.config, ...architecture, parameters: trained.parameters.total, weights: 'float16', weights_bytes: weightsBytes },
-  data: { generator: 'makeSynthetic', ...dataset, splits: summary.images, tasks: summary.tasks },
-  training: { ...settings, restarts, final_loss: recentLoss(logs.at(-1)!, LOSS_WINDOW), final_loss_steps: LOSS_WINDOW, seconds: Math.round(trainSeconds), backend: tf.getBackend(), ...(threads > 1 ? { wasm_threads: threads } : {}) },
+  model: { config: training.config, image_size: inferenceSize, ...architecture, parameters, weights: 'float16', weights_bytes: weightsBytes },
+  data: dataRecord,
+  training,
   evaluation: {
     split: 'test',
     protocol: result.protocol,
@@ -192,6 +183,7 @@ const report = {
     ap: result.ap,
     best: result.best,
     breakdown,
+    input_sizes: sizeScores,
     seconds: Math.round(evalSeconds),
   },
   command: 'npm run train:demo',
@@ -199,6 +191,65 @@ const report = {
 await writeFileAtomic(path.join(args.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
 await writeFileAtomic(path.join(args.out, 'REPORT.md'), renderReport(report, result));
 process.stdout.write(`demo model written to ${args.out}: test mIoU ${result.miou.toFixed(3)}, IoU_FG ${result.fgiou.toFixed(3)}, AP ${result.ap?.toFixed(3)}\n`);
+
+/** How the shipped weights were trained, as the report records it. */
+type TrainingRecord = typeof settings & {
+  restarts: RestartRun[];
+  final_loss: number;
+  final_loss_steps: number;
+  seconds: number;
+  backend: string;
+  wasm_threads?: number;
+};
+
+type Trained = StoredTraining<TrainingRecord>;
+
+/** Trains every stage (or resumes them) and writes the shipped weights, config and loss curves to `--out`. */
+async function trainAndStore(): Promise<Trained> {
+  let trained = await runTrain({ ...settings, data, out: run, resume: args.resume, checkpointEvery: 100 });
+  // Each restart loads the previous stage's weights only (`init`), so its optimiser moments and schedule start afresh.
+  const runs = [run, ...restarts.map((_, i) => path.join(args.work, `run-restart${restartSuffix(i)}`))];
+  for (const [i, restart] of restarts.entries()) {
+    trained = await runTrain({ ...settings, ...restart, init: runs[i]!, data, out: runs[i + 1]!, resume: args.resume, checkpointEvery: 100 });
+  }
+  const logs = await Promise.all(runs.map(readLog));
+  const trainSeconds = logs.reduce((sum, log) => sum + trainingSeconds(log), 0);
+
+  // The shipped file: float16 weights in the tfjs layout, loadable as any model folder.
+  await fs.mkdir(args.out, { recursive: true });
+  const model = await loadModelFolder(runs.at(-1)!);
+  const tensors: Record<string, WriteTensor> = {};
+  for (const [key, entry] of Object.entries(stateDict(model, 'tfjs'))) {
+    const half = new Uint16Array(entry.data.length);
+    for (let i = 0; i < half.length; i++) half[i] = floatToHalf(entry.data[i]!);
+    tensors[key] = { dtype: 'F16', shape: entry.shape, data: half };
+  }
+  await writeSafetensors(path.join(args.out, 'model.safetensors'), tensors, { ...SAFETENSORS_METADATA });
+  await writeFileAtomic(path.join(args.out, 'config.json'), model.config.toJSONString());
+  model.dispose();
+  await fs.copyFile(path.join(run, 'loss.png'), path.join(args.out, 'loss.png'));
+  const curves = lossCurves(restarts.length);
+  for (const [i, name] of curves.entries()) await fs.copyFile(path.join(runs[i + 1]!, 'loss.png'), path.join(args.out, name));
+  // A shorter run than the last one must not leave its curves behind.
+  for (const name of await fs.readdir(args.out)) {
+    if (/^loss-restart(-\d+)?\.png$/.test(name) && !curves.includes(name)) await fs.rm(path.join(args.out, name));
+  }
+  const training = {
+    ...settings,
+    restarts,
+    final_loss: recentLoss(logs.at(-1)!, LOSS_WINDOW),
+    final_loss_steps: LOSS_WINDOW,
+    seconds: Math.round(trainSeconds),
+    backend: tf.getBackend(),
+    ...(threads > 1 ? { wasm_threads: threads } : {}),
+  };
+  return { training, parameters: trained.parameters.total };
+}
+
+/** The loss curves of the restarts, in `--out`: loss-restart.png, loss-restart-2.png, ... */
+function lossCurves(restartCount: number): string[] {
+  return Array.from({ length: restartCount }, (_, i) => `loss-restart${restartSuffix(i)}.png`);
+}
 
 interface LogEntry {
   loss?: number;
@@ -282,6 +333,12 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
       ? `Best threshold on the test split (oracle, as the paper's Tables 8-9): mIoU ${pct(best.miou)} at t = ${best.miouThreshold?.toFixed(2)}, IoU_FG ${pct(best.fgiou)} at t = ${best.fgiouThreshold?.toFixed(2)}.`
       : '',
     '',
+    `The input size, ${r.model.image_size} px, was chosen on the validation split (${r.data.tasks.val} tasks), by mIoU at the same threshold:`,
+    '',
+    '| input size | mIoU | IoU_FG | AP |',
+    '|---|---|---|---|',
+    ...r.evaluation.input_sizes.map((s) => `| ${s.size} px | ${pct(s.miou)} | ${pct(s.fgiou)} | ${pct(s.ap)} |`),
+    '',
     ...breakdownSection(r.evaluation.breakdown),
     '## Model',
     '',
@@ -304,7 +361,7 @@ function renderReport(r: typeof report, e: EvaluationResult): string {
       `- Then ${i === 0 ? 'a warm restart from those weights' : 'another warm restart from the previous stage\'s weights'}, the optimiser's moments reset: ${restart.steps} steps at ${restart.imageSize} px, learning rate ${restart.lr} with ${restart.warmup} warm-up steps and cosine decay to ${restart.minLr}${restart.accumulate > 1 ? `, each step's batch in ${restart.accumulate} micro-batches of ${restart.batchSize} (gradients accumulated)` : ''}, the other settings as above (\`--restart-steps\`).`),
     '- Whole images squashed to the input size (as the evaluation does) in the order of the task files, so the phrases of one image',
     '  fall in the same batch and share one vision pass (CLIPSeg\'s own loader order); no crops, no other augmentation.',
-    `- Training loss over the last ${r.training.final_loss_steps} steps ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (${r.training.wasm_threads === undefined ? '' : `${r.training.wasm_threads} threads, `}2 CPU cores). Loss curve: \`loss.png\`${r.training.restarts.length === 0 ? '' : ` (then ${lossCurves.map((n) => `\`${n}\``).join(', ')})`}.`,
+    `- Training loss over the last ${r.training.final_loss_steps} steps ${r.training.final_loss.toFixed(4)}; ${Math.round(r.training.seconds / 60)} min wall-clock on the ${r.training.backend} backend (${r.training.wasm_threads === undefined ? '' : `${r.training.wasm_threads} threads, `}2 CPU cores). Loss curve: \`loss.png\`${r.training.restarts.length === 0 ? '' : ` (then ${lossCurves(r.training.restarts.length).map((n) => `\`${n}\``).join(', ')})`}.`,
     '',
     '## Reproduce',
     '',
