@@ -90,9 +90,8 @@ const visionConfig = isConfigFile(args.config)
   ? CLIPSegConfig.fromJSONString(await fs.readFile(args.config, 'utf8'), args.config).vision_config
   : undefined;
 const imageSize = visionConfig?.image_size ?? trainingPreset(args.config).imageSize;
-const finalSize = restarts.at(-1)?.imageSize ?? imageSize;
-// Checked before training, so that a bad list fails at once.
-const candidateSizes = inferenceSizes(args['inference-size'], finalSize, (visionConfig ?? trainingPreset(args.config).config().vision_config).patch_size);
+// Checked before training, so that a bad list fails at once; the sizes tried follow the model evaluated (below).
+inferenceSizes(args['inference-size'], restarts.at(-1)?.imageSize ?? imageSize, (visionConfig ?? trainingPreset(args.config).config().vision_config).patch_size);
 const settings = {
   config: args.config,
   imageSize,
@@ -154,8 +153,10 @@ const architecture = {
 };
 const tokenizer = await loadTokenizer();
 const evalStarted = Date.now();
+// An --evaluate-only run tries sizes around the stored model's last stage, which need not be this run's.
+const lastStageSize = training.restarts.at(-1)?.imageSize ?? training.imageSize;
 const sizeScores = [];
-for (const size of candidateSizes) {
+for (const size of inferenceSizes(args['inference-size'], lastStageSize, c.vision_config.patch_size)) {
   const v = await evaluate(shipped, data, { tokenizer, split: 'val', size, batchSize: 16 });
   sizeScores.push({ size, miou: v.miou, fgiou: v.fgiou, ap: v.ap });
   process.stderr.write(`validation at ${size} px: mIoU ${v.miou.toFixed(4)}\n`);
