@@ -1,6 +1,7 @@
 /** `npm run train:demo -- --evaluate-only`: how the model in `--out` was trained, from the report.json it wrote. */
 import { promises as fs } from 'node:fs';
 import { FileFormatError, FileNotFoundError, InvalidArgumentError } from '../src/errors.js';
+import { isFile } from '../src/io/fs_checks.js';
 
 export interface StoredTraining<T> {
   /** The report's `training` object, as the run that trained the model wrote it. */
@@ -14,13 +15,8 @@ export interface StoredTraining<T> {
  * data (`data`, compared as JSON) that this run generated, or the new scores would describe other tasks.
  */
 export async function readStoredTraining<T>(file: string, data: unknown): Promise<StoredTraining<T>> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FileNotFoundError(file, '--evaluate-only: the model\'s report');
-    throw e;
-  }
+  if (!(await isFile(file))) throw new FileNotFoundError(file, '--evaluate-only: the model\'s report');
+  const text = await fs.readFile(file, 'utf8');
   let prior: { model?: { parameters?: unknown }; data?: unknown; training?: unknown };
   try {
     prior = JSON.parse(text) as typeof prior;

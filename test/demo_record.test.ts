@@ -25,6 +25,8 @@ test('a missing, malformed or foreign report is refused by name before anything 
   const folder = await scratch();
   const missing = path.join(folder, 'report.json');
   await assert.rejects(readStoredTraining(missing, DATA), (e) => e instanceof FileNotFoundError && e.message === `--evaluate-only: the model's report not found: ${missing}`);
+  await fs.mkdir(missing);
+  await assert.rejects(readStoredTraining(missing, DATA), (e) => e instanceof FileNotFoundError && e.path === missing, 'a folder where the report should be');
   const cases: [string, new (...args: never[]) => ClipSegError, RegExp][] = [
     ['{"model":', FileFormatError, /: --evaluate-only: expected the JSON report train:demo writes \(/],
     ['null', FileFormatError, /: --evaluate-only: expected a report with a training object and model.parameters/],
